@@ -1,0 +1,290 @@
+"""One WebSocket client connection that keeps itself alive.
+
+It is the only module that touches a socket. It (re)connects with capped exponential backoff and jitter (reset
+after a healthy period), runs the venue's subscribe step after every connect, keeps the link alive with ping/pong,
+and forces a reconnect when nothing has arrived for ``stale_after`` seconds: a stalled feed recovers by itself
+instead of raising. Every frame is handed on with its receipt time; counters live in :class:`ConnectionStats`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus, WebSocketException
+
+__all__ = ["Backoff", "ConnectionOptions", "ConnectionStats", "Connection", "redact_url"]
+
+log = logging.getLogger(__name__)
+
+FrameHandler = Callable[[str | bytes, int], None]
+ConnectHook = Callable[["Connection"], Awaitable[None]]
+
+
+def redact_url(url: str) -> str:
+    """Drop credentials, query and path secrets so a URL can go to logs, metrics and reprs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    path = parts.path
+    # Node providers put the API key in the last path segment (e.g. /v3/<key>): keep only the first segment.
+    segments = [s for s in path.split("/") if s]
+    if len(segments) > 1 or any(len(s) >= 20 for s in segments):
+        path = "/" + segments[0] + "/…" if len(segments[0]) < 20 else "/…"
+    query = "…" if parts.query else ""
+    return urlunsplit((parts.scheme, host, path, query, ""))
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Capped exponential backoff with "equal jitter": half the delay fixed, half random.
+
+    Jitter spreads the reconnects of many clients after an exchange-side outage; the cap bounds the wait.
+    """
+
+    initial: float = 0.5
+    factor: float = 2.0
+    cap: float = 30.0
+    rng: random.Random = field(default_factory=random.Random)
+    attempts: int = 0
+
+    def next_delay(self) -> float:
+        base = min(self.cap, self.initial * self.factor**self.attempts)
+        self.attempts += 1
+        return base / 2 + self.rng.uniform(0, base / 2)
+
+    def reset(self) -> None:
+        self.attempts = 0
+
+
+@dataclass(slots=True, frozen=True)
+class ConnectionOptions:
+    """Keep-alive and recovery settings; the defaults suit the public exchanges.
+
+    Binance pings every 20 s and drops clients that do not answer within a minute; the websockets library answers
+    server pings itself. Our own pings (``ping_interval``) detect a dead TCP path; ``stale_after`` catches a server
+    that still answers pings but sends no data.
+    """
+
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    stale_after: float = 30.0
+    open_timeout: float = 10.0
+    max_size: int | None = 64 * 2**20  # Coinbase sends multi-MB level2 snapshots in one frame
+    backoff_initial: float = 0.5
+    backoff_cap: float = 30.0
+    healthy_after: float = 60.0
+
+
+@dataclass(slots=True)
+class ConnectionStats:
+    name: str
+    url: str
+    state: str = "new"
+    messages: int = 0
+    bytes: int = 0
+    connects: int = 0
+    reconnects: int = 0
+    stale_timeouts: int = 0
+    malformed: int = 0
+    last_message_ns: int = 0
+    connected_since_ns: int = 0
+    lag_ms_last: float = float("nan")
+    lag_ms_max: float = float("nan")
+    lag_ms_sum: float = 0.0
+    lag_count: int = 0
+    last_error: str = ""
+
+    def observe_lag(self, exchange_ns: int, receipt_ns: int) -> None:
+        lag = (receipt_ns - exchange_ns) / 1e6
+        self.lag_ms_last = lag
+        self.lag_ms_sum += lag
+        self.lag_count += 1
+        if not lag <= self.lag_ms_max:  # also true while max is NaN
+            self.lag_ms_max = lag
+
+    @property
+    def lag_ms_mean(self) -> float:
+        return self.lag_ms_sum / self.lag_count if self.lag_count else float("nan")
+
+    def as_row(self) -> dict[str, object]:
+        return {
+            "connection": self.name,
+            "url": self.url,
+            "state": self.state,
+            "messages": self.messages,
+            "bytes": self.bytes,
+            "connects": self.connects,
+            "reconnects": self.reconnects,
+            "stale_timeouts": self.stale_timeouts,
+            "malformed": self.malformed,
+            "last_message_ns": self.last_message_ns,
+            "lag_ms_last": self.lag_ms_last,
+            "lag_ms_mean": self.lag_ms_mean,
+            "lag_ms_max": self.lag_ms_max,
+            "last_error": self.last_error,
+        }
+
+
+class Connection:
+    """A self-healing WebSocket client. ``await run()`` until ``await close()``.
+
+    ``on_frame(frame, receipt_ns)`` runs on the event loop for every frame and must not block; an exception in
+    it is counted as a malformed frame and logged, never fatal. ``on_connect(conn)`` runs after every connect
+    (subscribe there). ``on_disconnect()`` runs after every disconnect (mark books unsynced there).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str,
+        on_frame: FrameHandler,
+        on_connect: ConnectHook | None = None,
+        on_disconnect: Callable[[], None] | None = None,
+        options: ConnectionOptions | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._url = url
+        self.name = name
+        self.options = options or ConnectionOptions()
+        self.stats = ConnectionStats(name=name, url=redact_url(url))
+        self._on_frame = on_frame
+        self._on_connect = on_connect
+        self._on_disconnect = on_disconnect
+        self._backoff = Backoff(
+            initial=self.options.backoff_initial, cap=self.options.backoff_cap, rng=rng or random.Random()
+        )
+        self._ws: ClientConnection | None = None
+        self._closing = False
+        self._wake = asyncio.Event()
+        self._connected = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.name} {self.stats.url} {self.stats.state}>"
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    async def send(self, text: str) -> None:
+        ws = self._ws
+        if ws is None:
+            raise ConnectionError(f"{self.name} is not connected")
+        await ws.send(text)
+
+    async def run(self) -> None:
+        while not self._closing:
+            connected_at = await self._session()
+            if self._closing:
+                break
+            if connected_at is not None and time.monotonic() - connected_at >= self.options.healthy_after:
+                self._backoff.reset()
+            delay = self._backoff.next_delay()
+            self.stats.state = "backoff"
+            log.info("%s: reconnecting in %.2fs", self.name, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+            self.stats.reconnects += 1
+        self.stats.state = "closed"
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
+
+    async def _session(self) -> float | None:
+        """One connect-read cycle; returns the monotonic connect time, or None if the connect failed."""
+        opts = self.options
+        self.stats.state = "connecting"
+        try:
+            ws = await connect(
+                self._url,
+                ping_interval=opts.ping_interval,
+                ping_timeout=opts.ping_timeout,
+                open_timeout=opts.open_timeout,
+                max_size=opts.max_size,
+                close_timeout=2.0,
+            )
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            self._record_error("connect failed", exc)
+            return None
+        connected_at = time.monotonic()
+        self._ws = ws
+        stats = self.stats
+        stats.state = "connected"
+        stats.connects += 1
+        stats.connected_since_ns = stats.last_message_ns = time.time_ns()
+        self._connected.set()
+        watchdog = asyncio.create_task(self._watch(ws), name=f"{self.name}-watchdog")
+        try:
+            if self._on_connect is not None:
+                await self._on_connect(self)
+            await self._read(ws)
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            self._record_error("connection lost", exc)
+        finally:
+            self._ws = None
+            self._connected.clear()
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+            if ws.transport is not None:
+                ws.transport.abort()
+            if self._on_disconnect is not None:
+                self._on_disconnect()
+        return connected_at
+
+    async def _read(self, ws: ClientConnection) -> None:
+        stats = self.stats
+        on_frame = self._on_frame
+        clock = time.time_ns
+        async for frame in ws:
+            now = clock()
+            stats.messages += 1
+            stats.bytes += len(frame)
+            stats.last_message_ns = now
+            try:
+                on_frame(frame, now)
+            except Exception as exc:  # a bad frame must never end the feed
+                stats.malformed += 1
+                if stats.malformed <= 10 or stats.malformed % 1000 == 0:
+                    log.warning("%s: dropped a frame it could not handle (%d so far): %r", self.name,
+                                stats.malformed, exc)
+        if ws.close_code not in (None, 1000) or not self._closing:
+            log.info("%s: closed by peer (code %s %s)", self.name, ws.close_code, ws.close_reason)
+
+    async def _watch(self, ws: ClientConnection) -> None:
+        stale_ns = int(self.options.stale_after * 1e9)
+        while True:
+            idle = time.time_ns() - self.stats.last_message_ns
+            if idle >= stale_ns:
+                self.stats.stale_timeouts += 1
+                log.warning("%s: no message for %.1fs, reconnecting", self.name, idle / 1e9)
+                if ws.transport is not None:
+                    ws.transport.abort()
+                return
+            await asyncio.sleep((stale_ns - idle) / 1e9)
+
+    def _record_error(self, what: str, exc: BaseException) -> None:
+        if isinstance(exc, InvalidStatus):
+            detail = f"HTTP {exc.response.status_code}"
+        else:
+            detail = f"{type(exc).__name__}: {exc}"
+        # Errors from websockets can echo the URL; keep secrets out of stats and logs.
+        detail = detail.replace(self._url, self.stats.url)
+        self.stats.last_error = f"{what}: {detail}"
+        log.info("%s: %s", self.name, self.stats.last_error)

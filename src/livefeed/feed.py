@@ -1,0 +1,361 @@
+"""``Feed``: the researcher's handle on live data.
+
+In a notebook::
+
+    feed = livefeed.Feed(["binance:BTC-USDT", "binance:ETH-USDT"], channels=["trades", "book"])
+    feed.start()                       # returns at once; the feed runs on a background loop thread
+    feed.book("binance", "BTC-USDT")   # a consistent copy of the live local book
+    feed.trades.to_pandas()            # the rolling trade frame
+    feed.stats()                       # per-connection health
+    feed.stop()
+
+In a script::
+
+    async with livefeed.Feed(["binance:BTC-USDT"]) as feed:
+        async for event in feed.events():
+            ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import difflib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .book import OrderBook
+from .connection import ConnectionOptions
+from .errors import FeedNotRunningError, UnknownChannelError, UnknownVenueError
+from .frames import RollingFrame
+from .model import BookDelta, BookSnapshot, Event, Ticker, Trade
+from .runtime import LoopThread
+from .symbols import canonical
+from .venues import CHANNELS, VENUES, AdapterOptions, VenueAdapter, VenueEndpoints
+
+__all__ = ["Feed", "Subscription", "parse_subscription", "TRADE_COLUMNS", "TOP_OF_BOOK_COLUMNS", "TICKER_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+TRADE_COLUMNS = {
+    "ts": "time", "receipt_ts": "time", "venue": "category", "symbol": "category",
+    "price": "float", "size": "float", "side": "category", "trade_id": "object",
+}
+TOP_OF_BOOK_COLUMNS = {
+    "ts": "time", "receipt_ts": "time", "venue": "category", "symbol": "category",
+    "bid_price": "float", "bid_size": "float", "ask_price": "float", "ask_size": "float",
+    "spread": "float", "mid": "float", "sequence": "int",
+}
+TICKER_COLUMNS = {
+    "ts": "time", "receipt_ts": "time", "venue": "category", "symbol": "category",
+    "bid_price": "float", "bid_size": "float", "ask_price": "float", "ask_size": "float", "sequence": "int",
+}
+_CLOSED = object()
+
+
+@dataclass(slots=True, frozen=True)
+class Subscription:
+    venue: str
+    symbol: str
+
+    def __str__(self) -> str:
+        return f"{self.venue}:{self.symbol}"
+
+
+def parse_subscription(text: str) -> Subscription:
+    """``"binance:BTC-USDT"`` -> ``Subscription("binance", "BTC-USDT")``, with a clear error for anything else."""
+    if not isinstance(text, str) or ":" not in text:
+        raise UnknownVenueError(f"subscription {text!r} must look like 'venue:BASE-QUOTE', e.g. 'binance:BTC-USDT'")
+    venue, _, symbol = text.partition(":")
+    venue = venue.strip().lower()
+    if venue not in VENUES:
+        matches = difflib.get_close_matches(venue, VENUES, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(m) for m in matches)}?" if matches else ""
+        raise UnknownVenueError(f"unknown venue {venue!r} in {text!r}; livefeed knows {sorted(VENUES)}.{hint}")
+    return Subscription(venue, canonical(symbol))
+
+
+def _check_channels(channels: Iterable[str]) -> list[str]:
+    if isinstance(channels, str):
+        channels = [channels]
+    out = []
+    for channel in channels:
+        if channel not in CHANNELS:
+            matches = difflib.get_close_matches(str(channel), CHANNELS, n=1, cutoff=0.5)
+            hint = f" Did you mean {matches[0]!r}?" if matches else ""
+            raise UnknownChannelError(f"unknown channel {channel!r}; choose from {list(CHANNELS)}.{hint}")
+        out.append(channel)
+    if not out:
+        raise UnknownChannelError(f"no channels given; choose from {list(CHANNELS)}")
+    return out
+
+
+class Feed:
+    """Market data from one or more venues, kept in exact local books and bounded rolling frames.
+
+    Parameters
+    ----------
+    subscriptions:
+        ``"venue:BASE-QUOTE"`` strings, e.g. ``["binance:BTC-USDT", "binance:ETH-USDT"]``.
+    channels:
+        any of ``"trades"``, ``"book"``, ``"ticker"`` (the venue's own best bid/ask stream).
+    endpoints:
+        per venue, where to connect instead of the real exchange: a base URL, ``{"ws": ..., "rest": ...}``, or a
+        running ``livefeed.sim`` simulator.
+    capacity:
+        rows kept in each rolling frame; older rows roll out.
+    connection:
+        keep-alive and recovery settings (:class:`~livefeed.connection.ConnectionOptions`).
+    validate:
+        check symbols against the venue's listing on start (one REST call per venue).
+    """
+
+    def __init__(
+        self,
+        subscriptions: str | Iterable[str],
+        channels: Iterable[str] = ("trades", "book"),
+        *,
+        endpoints: Mapping[str, Any] | None = None,
+        capacity: int = 100_000,
+        connection: ConnectionOptions | None = None,
+        validate: bool = True,
+        event_queue_size: int = 100_000,
+    ) -> None:
+        if isinstance(subscriptions, str):
+            subscriptions = [subscriptions]
+        self.subscriptions = list(dict.fromkeys(parse_subscription(s) for s in subscriptions))
+        if not self.subscriptions:
+            raise UnknownVenueError("no subscriptions given, e.g. Feed(['binance:BTC-USDT'])")
+        self.channels = _check_channels(channels)
+        endpoints = dict(endpoints or {})
+        unknown = set(endpoints) - set(VENUES)
+        if unknown:
+            raise UnknownVenueError(f"endpoints given for unknown venue(s) {sorted(unknown)}")
+        self._endpoints = {
+            venue: VenueEndpoints.from_value(endpoints[venue], VENUES[venue].default_endpoints)
+            for venue in endpoints
+        }
+        self._adapter_options = AdapterOptions(connection=connection or ConnectionOptions())
+        self.validate = validate
+        self.trades = RollingFrame(TRADE_COLUMNS, capacity)
+        self.top_of_book = RollingFrame(TOP_OF_BOOK_COLUMNS, capacity)
+        self.tickers = RollingFrame(TICKER_COLUMNS, capacity)
+        self.dropped_events = 0
+        self._event_queue_size = event_queue_size
+        self._queues: list[asyncio.Queue[object]] = []
+        self._callbacks: list[Callable[[Event], None]] = []
+        self._adapters: list[VenueAdapter] = []
+        self._books: dict[tuple[str, str], OrderBook] = {}
+        self._last_top: dict[tuple[str, str], tuple[float, float, float, float]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: LoopThread | None = None
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        subs = ", ".join(str(s) for s in self.subscriptions)
+        return f"<Feed {state} [{subs}] channels={self.channels} trades={len(self.trades)}>"
+
+    @property
+    def running(self) -> bool:
+        return self._loop is not None
+
+    # -- lifecycle: notebook form ---------------------------------------------------------------------------
+
+    def start(self, timeout: float = 30.0) -> Feed:
+        """Start on the background loop thread and return at once (after symbol validation)."""
+        if self.running:
+            log.info("feed already running; start() ignored")
+            return self
+        self._runner = LoopThread.shared()
+        try:
+            self._runner.run(self._open(), timeout)
+        except BaseException:
+            self._runner = None
+            raise
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close every connection and task; the frames and their data stay readable."""
+        if not self.running:
+            return
+        if self._runner is not None:
+            self._runner.run(self._close(), timeout)
+            self._runner = None
+
+    # -- lifecycle: async form ------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Feed:
+        if self.running:
+            raise RuntimeError("feed is already running")
+        await self._open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._close()
+
+    async def _open(self) -> None:
+        by_venue: dict[str, list[str]] = {}
+        for sub in self.subscriptions:
+            by_venue.setdefault(sub.venue, []).append(sub.symbol)
+        adapters = [
+            VENUES[venue](
+                symbols, self.channels, self._emit,
+                endpoints=self._endpoints.get(venue), options=self._adapter_options,
+            )
+            for venue, symbols in by_venue.items()
+        ]
+        try:
+            if self.validate:
+                await asyncio.gather(*(adapter.validate() for adapter in adapters))
+        except BaseException:
+            await asyncio.gather(*(adapter.close() for adapter in adapters), return_exceptions=True)
+            raise
+        self._adapters = adapters
+        self._books = {(a.name, s): book for a in adapters for s, book in a.books.items()}
+        self._last_top.clear()
+        self._loop = asyncio.get_running_loop()
+        self._tasks = [asyncio.create_task(a.run(), name=f"livefeed-{a.name}") for a in adapters]
+
+    async def _close(self) -> None:
+        await asyncio.gather(*(adapter.close() for adapter in self._adapters), return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        for queue in self._queues:
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(_CLOSED)
+        self._loop = None
+
+    # -- consuming events -----------------------------------------------------------------------------------
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Every normalised event, in arrival order, until the feed stops.
+
+        Runs on the feed's own loop (the async form). A consumer that falls more than ``event_queue_size``
+        events behind loses the oldest ones; ``dropped_events`` counts them.
+        """
+        if self._loop is None:
+            raise FeedNotRunningError("the feed is not running: use `async with Feed(...) as feed:` first")
+        if asyncio.get_running_loop() is not self._loop:
+            raise RuntimeError("events() must be iterated on the feed's loop; use `async with Feed(...)`")
+        queue: asyncio.Queue[object] = asyncio.Queue(self._event_queue_size)
+        self._queues.append(queue)
+        try:
+            while True:
+                item = await queue.get()
+                if item is _CLOSED:
+                    return
+                yield item  # type: ignore[misc]
+        finally:
+            self._queues.remove(queue)
+
+    def add_callback(self, callback: Callable[[Event], None]) -> None:
+        """Call ``callback(event)`` on the feed's loop for every event; it must be quick and never block."""
+        self._callbacks.append(callback)
+
+    def _emit(self, event: Event) -> None:
+        cls = type(event)
+        if cls is Trade:
+            t: Trade = event  # type: ignore[assignment]
+            ts = t.exchange_ts
+            self.trades.append((ts, t.receipt_ts, t.venue, t.symbol, t.price, t.size, t.side.value, t.trade_id))
+        elif cls is BookDelta or cls is BookSnapshot:
+            self._record_top(event)  # type: ignore[arg-type]
+        elif cls is Ticker:
+            k: Ticker = event  # type: ignore[assignment]
+            self.tickers.append((k.exchange_ts, k.receipt_ts, k.venue, k.symbol, k.bid_price, k.bid_size,
+                                 k.ask_price, k.ask_size, k.sequence if k.sequence is not None else -1))
+        for queue in self._queues:
+            if queue.full():
+                queue.get_nowait()
+                self.dropped_events += 1
+            queue.put_nowait(event)
+        for callback in self._callbacks:
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event callback %r failed", callback)
+
+    def _record_top(self, event: BookDelta | BookSnapshot) -> None:
+        key = (event.venue, event.symbol)
+        book = self._books[key]
+        bid, ask = book.best_bid, book.best_ask
+        if bid is None or ask is None:
+            return
+        top = (bid[0], bid[1], ask[0], ask[1])
+        if self._last_top.get(key) == top:
+            return
+        self._last_top[key] = top
+        self.top_of_book.append((
+            event.exchange_ts, event.receipt_ts, event.venue, event.symbol, bid[0], bid[1], ask[0], ask[1],
+            ask[0] - bid[0], (ask[0] + bid[0]) / 2, event.sequence if event.sequence is not None else -1,
+        ))
+
+    # -- reading state --------------------------------------------------------------------------------------
+
+    def book(self, venue: str, symbol: str) -> OrderBook:
+        """A consistent copy of the local book (taken on the feed's loop, so never half-updated)."""
+        key = (venue.lower(), canonical(symbol))
+        book = self._books.get(key)
+        if book is None:
+            known = ", ".join(f"{v}:{s}" for v, s in self._books) or "none yet: start() the feed first"
+            raise KeyError(f"no book for {venue}:{symbol}; books: {known}")
+        if self._runner is not None and self._runner.alive:
+            return self._runner.call(book.copy)
+        return book.copy()
+
+    @property
+    def books(self) -> dict[tuple[str, str], OrderBook]:
+        """The live books by ``(venue, symbol)``; read them on the feed's loop (see :meth:`book` for copies)."""
+        return dict(self._books)
+
+    def stats(self) -> pd.DataFrame:
+        """One row per connection: traffic, reconnects, staleness, exchange-to-receipt lag, book gaps."""
+        rows = []
+        now = time.time_ns()
+        for adapter in self._adapters:
+            gaps = sum(s.gaps for s in adapter.sync.values())
+            resyncs = sum(s.resyncs for s in adapter.sync.values())
+            for conn in adapter.connections:
+                row = conn.stats.as_row()
+                last = row.pop("last_message_ns")
+                row["venue"] = adapter.name
+                row["last_message"] = pd.Timestamp(last, tz="UTC") if last else pd.NaT
+                row["idle_s"] = (now - last) / 1e9 if last else float("nan")
+                row["gaps"] = gaps
+                row["resyncs"] = resyncs
+                rows.append(row)
+        frame = pd.DataFrame(rows)
+        return frame.set_index("connection") if rows else frame
+
+    def book_stats(self) -> pd.DataFrame:
+        """One row per book: synced, snapshots, deltas applied, stale events, gaps, resyncs, last update id."""
+        rows = [s.as_row() for adapter in self._adapters for s in adapter.sync.values()]
+        return pd.DataFrame(rows)
+
+    def export(self, directory: str | Path, format: str = "parquet") -> dict[str, Path]:
+        """Write the rolling frames (trades, top_of_book, tickers) to ``directory`` as Parquet or CSV."""
+        if format not in ("parquet", "csv"):
+            raise ValueError(f"format must be 'parquet' or 'csv', got {format!r}")
+        out_dir = Path(directory)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = {}
+        for name, frame in (("trades", self.trades), ("top_of_book", self.top_of_book), ("tickers", self.tickers)):
+            df = frame.to_pandas()
+            path = out_dir / f"{name}.{format}"
+            if format == "parquet":
+                df.to_parquet(path, index=False)
+            else:
+                df.to_csv(path, index=False)
+            written[name] = path
+        return written

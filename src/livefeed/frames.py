@@ -1,0 +1,139 @@
+"""Rolling, fixed-capacity columnar buffers: the bounded memory behind ``feed.trades`` and friends.
+
+Rows are appended on the feed's loop thread (one numpy slot write per column, no allocation) and read as tidy
+pandas DataFrames from any thread. Once ``capacity`` rows are held, each new row overwrites the oldest, so a feed
+left running for days holds the same memory as one running for a minute.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["RollingFrame", "NAT"]
+
+NAT = np.iinfo(np.int64).min
+"""Stored in a time column for "no time" (e.g. a venue that sends no exchange timestamp); reads back as NaT."""
+
+_KINDS = {"time", "float", "int", "category", "object"}
+
+
+class RollingFrame:
+    """A ring buffer of typed columns.
+
+    ``columns`` maps column name to kind: ``"time"`` (int ns since epoch -> ``datetime64[ns, UTC]``),
+    ``"float"``, ``"int"``, ``"category"`` (few distinct strings, e.g. venue) or ``"object"``.
+    """
+
+    def __init__(self, columns: Mapping[str, str], capacity: int = 100_000) -> None:
+        if capacity <= 0:
+            raise ValueError(f"capacity must be positive, got {capacity}")
+        unknown = {kind for kind in columns.values() if kind not in _KINDS}
+        if unknown:
+            raise ValueError(f"unknown column kinds {sorted(unknown)}; use {sorted(_KINDS)}")
+        self.capacity = capacity
+        self.kinds = dict(columns)
+        self._arrays: list[np.ndarray] = [self._allocate(kind, capacity) for kind in columns.values()]
+        self._codes: dict[int, dict[str, int]] = {
+            i: {} for i, kind in enumerate(columns.values()) if kind == "category"
+        }
+        self._total = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _allocate(kind: str, capacity: int) -> np.ndarray:
+        if kind == "time" or kind == "int":
+            return np.zeros(capacity, dtype=np.int64)
+        if kind == "float":
+            return np.full(capacity, np.nan, dtype=np.float64)
+        if kind == "category":
+            return np.zeros(capacity, dtype=np.int32)
+        return np.empty(capacity, dtype=object)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.kinds)
+
+    @property
+    def total(self) -> int:
+        """Rows appended since creation (or ``clear``), including those rolled out."""
+        return self._total
+
+    @property
+    def rolled_out(self) -> int:
+        return max(0, self._total - self.capacity)
+
+    def __len__(self) -> int:
+        return min(self._total, self.capacity)
+
+    def __repr__(self) -> str:
+        return f"<RollingFrame rows={len(self)}/{self.capacity} total={self._total} columns={self.columns}>"
+
+    def append(self, row: Sequence[object]) -> None:
+        """Append one row, values in column order. Runs on the hot path: keep it cheap."""
+        with self._lock:
+            slot = self._total % self.capacity
+            codes = self._codes
+            for i, (array, value) in enumerate(zip(self._arrays, row, strict=True)):
+                if i in codes:
+                    table = codes[i]
+                    code = table.get(value)  # type: ignore[arg-type]
+                    if code is None:
+                        code = table[value] = len(table)  # type: ignore[index]
+                    array[slot] = code
+                else:
+                    array[slot] = NAT if value is None else value
+            self._total += 1
+
+    def clear(self) -> None:
+        with self._lock:
+            self._total = 0
+
+    def _ordered(self, since: int | None = None) -> tuple[list[np.ndarray], int]:
+        """Copies of the columns, oldest row first; ``since`` keeps only rows with index >= since."""
+        with self._lock:
+            total, cap = self._total, self.capacity
+            first = max(0, total - cap) if since is None else max(since, total - cap, 0)
+            count = total - first
+            start = first % cap
+            out = []
+            for array in self._arrays:
+                if start + count <= cap:
+                    out.append(array[start : start + count].copy())
+                else:
+                    out.append(np.concatenate((array[start:], array[: (start + count) - cap])))
+            return out, total
+
+    def to_pandas(self, since: int | None = None) -> pd.DataFrame:
+        """A tidy DataFrame of the rows held (oldest first); a copy, safe to keep and modify."""
+        arrays, _ = self._ordered(since)
+        data: dict[str, object] = {}
+        for i, (name, kind) in enumerate(self.kinds.items()):
+            values = arrays[i]
+            if kind == "time":
+                data[name] = pd.to_datetime(values.view("datetime64[ns]")).tz_localize("UTC")
+            elif kind == "category":
+                categories = list(self._codes[i])
+                data[name] = pd.Categorical.from_codes(values, categories=categories)
+            else:
+                data[name] = values
+        return pd.DataFrame(data)
+
+    def read_since(self, cursor: int) -> tuple[dict[str, np.ndarray], int]:
+        """Raw columns appended since ``cursor`` (a previous return value) and the new cursor.
+
+        For streaming plots: each refresh sends only the new rows. Rows that rolled out before they were read
+        are skipped. Category columns come back as their string values.
+        """
+        arrays, total = self._ordered(cursor)
+        out: dict[str, np.ndarray] = {}
+        for i, (name, kind) in enumerate(self.kinds.items()):
+            if kind == "category":
+                categories = np.array(list(self._codes[i]) or [""], dtype=object)
+                out[name] = categories[arrays[i]]
+            else:
+                out[name] = arrays[i]
+        return out, total

@@ -1,0 +1,258 @@
+"""``BinanceSim``: a deterministic Binance spot exchange on loopback, with faults on demand.
+
+Adapters connect to it exactly as to Binance (same paths, payloads, replies, limits and id numbering), so the
+whole local-book procedure (buffer diffs, REST snapshot, ``U``/``u`` checks, resync on a gap) runs for real in
+tests, the demo and the benchmarks. The market is ``MarketSim``; this module only keeps the clock, fans steps
+out as stream frames and answers REST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+
+import orjson
+from websockets.http11 import Response
+
+from . import wire
+from .market import MarketSim, Step, spec_for
+from .server import BinanceServer
+from .session import Session
+
+__all__ = ["BinanceSim"]
+
+
+class BinanceSim(BinanceServer):
+    """Simulated Binance spot: ``async with BinanceSim() as sim: connect(sim.ws_url + "/stream?streams=...")``.
+
+    With ``autostep`` one task steps every symbol each ``interval`` s; without it, ``await sim.step(n)`` drives
+    the market by hand for deterministic tests. ``start_time_ms`` pins event times (``E``) to a market clock
+    (``start + steps * interval``) instead of the wall clock, making every frame byte-for-byte reproducible.
+    """
+
+    def __init__(
+        self,
+        symbols: Iterable[str] = ("BTC-USDT", "ETH-USDT"),
+        seed: int = 0,
+        interval: float = 0.1,
+        levels: int = 200,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 60.0,
+        autostep: bool = True,
+        *,
+        send_queue: int = 4096,
+        max_changes: int = 10,
+        trade_prob: float = 0.3,
+        start_time_ms: int | None = None,
+    ) -> None:
+        super().__init__(host, port, ping_interval, ping_timeout, send_queue)
+        self.seed = seed
+        self.interval = interval
+        self.autostep = autostep
+        self.start_time_ms = start_time_ms
+        self.markets: dict[str, MarketSim] = {}
+        for symbol in symbols:
+            spec = spec_for(symbol)
+            self.markets[spec.canonical] = MarketSim(spec, seed, levels, max_changes, trade_prob)
+        self._by_stream = {m.spec.venue_symbol.lower(): m for m in self.markets.values()}
+        self._by_venue = {m.spec.venue_symbol: m for m in self.markets.values()}
+        self._steps = 0
+        self._per_second = max(1, round(1.0 / interval))
+        self._slow_depth: dict[str, Step | None] = dict.fromkeys(self._by_stream)
+        self._agg_ids = {s: m.last_update_id // 7 for s, m in self._by_stream.items()}
+        self._skip: dict[str, int] = dict.fromkeys(self._by_stream, 0)
+        self._paused = False
+        self._clock: asyncio.Task[None] | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await super().start()
+        if self.autostep and self._clock is None:
+            self._clock = asyncio.get_running_loop().create_task(self._run_clock())
+
+    async def stop(self) -> None:
+        if self._clock is not None:
+            self._clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._clock
+            self._clock = None
+        await super().stop()
+
+    # -- market control ------------------------------------------------------------------------------------------
+    async def step(self, n: int = 1) -> None:
+        """Advance every symbol ``n`` steps now and queue the frames (also works while the clock runs)."""
+        for _ in range(n):
+            self._tick()
+
+    def pause(self) -> None:
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+
+    def skip_updates(self, n: int = 1) -> None:
+        """The next ``n`` diff batches of every symbol are consumed but never sent: clients see a U/u gap."""
+        for symbol in self._skip:
+            self._skip[symbol] += n
+
+    # -- truth for tests -----------------------------------------------------------------------------------------
+    def market(self, symbol: str) -> MarketSim:
+        key = symbol.upper().replace("/", "-").replace("_", "-")
+        if key in self.markets:
+            return self.markets[key]
+        if key in self._by_venue:
+            return self._by_venue[key]
+        raise KeyError(f"{symbol!r} is not simulated; known: {', '.join(self.markets)}")
+
+    def true_book(self, symbol: str) -> dict[str, dict[float, float]]:
+        return self.market(symbol).true_book()
+
+    def last_update_id(self, symbol: str) -> int:
+        return self.market(symbol).last_update_id
+
+    # -- the clock -----------------------------------------------------------------------------------------------
+    async def _run_clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        while True:
+            deadline += self.interval
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            if not self._paused:
+                self._tick()
+            if loop.time() - deadline > 1.0:
+                deadline = loop.time()  # after a long hiccup, resume the cadence instead of bursting
+
+    def _event_time(self) -> int:
+        if self.start_time_ms is not None:
+            return self.start_time_ms + round(self._steps * self.interval * 1000)
+        return time.time_ns() // 1_000_000
+
+    def _tick(self) -> None:
+        self._steps += 1
+        event_time = self._event_time()
+        flush_slow = self._steps % self._per_second == 0
+        for stream_symbol, market in self._by_stream.items():
+            self._publish(stream_symbol, market.step(event_time))
+            if flush_slow:
+                self._flush_slow_depth(stream_symbol)
+                self._publish_partials(stream_symbol, fast=False)
+
+    # -- fan-out -------------------------------------------------------------------------------------------------
+    def _publish(self, sym: str, step: Step) -> None:
+        """Frames in the order Binance sends them: trades and bookTickers in id order, then the diff batch."""
+        events: list[tuple[int, int, object]] = [(t.update_id, 0, t) for t in step.trades]
+        events += [(b.update_id, 1, b) for b in step.tickers]
+        for _, kind, item in sorted(events, key=lambda e: (e[0], e[1])):
+            if kind == 0:
+                self._broadcast(f"{sym}@trade", lambda t=item: wire.trade(step.symbol, step.event_time, t))
+                self._agg_ids[sym] += 1
+                agg_id = self._agg_ids[sym]
+                self._broadcast(
+                    f"{sym}@aggTrade", lambda t=item, a=agg_id: wire.agg_trade(step.symbol, step.event_time, a, t)
+                )
+            else:
+                self._broadcast(f"{sym}@bookTicker", lambda b=item: wire.book_ticker(step.symbol, b))
+        if self._skip[sym] > 0:
+            self._skip[sym] -= 1
+            self.faults.counts["skip_updates"] += 1
+            self._flush_slow_depth(sym)  # the 1000ms stream must show the gap too, not hide it in a merge
+        else:
+            self._broadcast(f"{sym}@depth@100ms", lambda: wire.depth_update(step))
+            self._accumulate_slow(sym, step)
+        self._publish_partials(sym, fast=True)
+
+    def _accumulate_slow(self, sym: str, step: Step) -> None:
+        acc = self._slow_depth[sym]
+        if acc is None:
+            acc = Step(step.symbol, step.event_time, step.first_id, step.last_id)
+            acc.bid_changes, acc.ask_changes = [], []
+            self._slow_depth[sym] = acc
+            bids: dict[str, str] = {}
+            asks: dict[str, str] = {}
+        else:
+            bids, asks = dict(acc.bid_changes), dict(acc.ask_changes)
+        bids.update(step.bid_changes)
+        asks.update(step.ask_changes)
+        acc.bid_changes = [[p, q] for p, q in bids.items()]
+        acc.ask_changes = [[p, q] for p, q in asks.items()]
+        acc.event_time, acc.last_id = step.event_time, step.last_id
+
+    def _flush_slow_depth(self, sym: str) -> None:
+        acc, self._slow_depth[sym] = self._slow_depth[sym], None
+        if acc is not None:
+            self._broadcast(f"{sym}@depth", lambda: wire.depth_update(acc))
+            self._broadcast(f"{sym}@depth@1000ms", lambda: wire.depth_update(acc))
+
+    def _publish_partials(self, sym: str, fast: bool) -> None:
+        wanted = {
+            s.name: s.partial_levels
+            for session in self.sessions
+            for s in session.subscriptions.values()
+            if s.kind == "partial" and s.symbol == sym and s.fast == fast
+        }
+        if wanted:
+            snapshot = self._by_stream[sym].snapshot(max(wanted.values()))
+            for name, levels in wanted.items():
+                self._broadcast(name, lambda n=levels: wire.partial_depth(snapshot, n))
+
+    def _broadcast(self, stream: str, build: Callable[[], dict]) -> None:
+        """Encode once, queue to every subscriber; while stalled the frame is lost, as in a real outage."""
+        targets = [s for s in self.sessions if stream in s.subscriptions and s.open]
+        if not targets:
+            return
+        if self.faults.stalled:
+            self.faults.counts["stall"] += len(targets)
+            return
+        payload = orjson.dumps(build())
+        for session in targets:
+            session.send_stream(stream, payload)
+
+    # -- REST ----------------------------------------------------------------------------------------------------
+    def handle_rest(self, path: str, params: dict[str, str]) -> Response:
+        if path == "/api/v3/depth":
+            return self._depth(params)
+        if path == "/api/v3/exchangeInfo":
+            return self._exchange_info(params)
+        if path == "/api/v3/ping":
+            return wire.json_response(200, {})
+        if path == "/api/v3/time":
+            return wire.json_response(200, {"serverTime": time.time_ns() // 1_000_000})
+        return wire.json_response(404, {"code": -1, "msg": "Not found."})
+
+    def _depth(self, params: dict[str, str]) -> Response:
+        symbol = params.get("symbol", "")
+        if not symbol:
+            return wire.rest_error(*wire.MISSING_SYMBOL)
+        market = self._by_venue.get(symbol)
+        if market is None:
+            return wire.rest_error(*wire.INVALID_SYMBOL)
+        raw_limit = params.get("limit", "100")
+        if not raw_limit.isdigit():
+            return wire.rest_error(*wire.BAD_LIMIT)
+        limit = min(max(int(raw_limit), 1), 5000)
+        weight = 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+        return wire.json_response(200, market.snapshot(limit), {"X-MBX-USED-WEIGHT-1M": str(weight)})
+
+    def _exchange_info(self, params: dict[str, str]) -> Response:
+        names: list[str] | None = None
+        if "symbol" in params:
+            names = [params["symbol"]]
+        elif "symbols" in params:
+            try:
+                names = orjson.loads(params["symbols"])
+            except orjson.JSONDecodeError:
+                return wire.rest_error(*wire.INVALID_SYMBOL)
+        markets = list(self.markets.values())
+        if names is not None:
+            if any(n not in self._by_venue for n in names):
+                return wire.rest_error(*wire.INVALID_SYMBOL)
+            markets = [self._by_venue[n] for n in names]
+        body = wire.exchange_info([m.spec for m in markets], time.time_ns() // 1_000_000)
+        return wire.json_response(200, body, {"X-MBX-USED-WEIGHT-1M": "20"})
+
+    def session_opened(self, session: Session) -> None:
+        """Nothing to replay: a new session simply starts receiving the next step's frames."""
