@@ -158,6 +158,9 @@ class BinanceServer:
     def session_subscribed(self, session: Session) -> None:
         """Called after each live SUBSCRIBE."""
 
+    async def session_closed(self, session: Session) -> None:
+        """Called when a session ends, before it leaves ``sessions``; must leave no task behind."""
+
     # -- websockets callbacks ------------------------------------------------------------------------------------
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
@@ -189,5 +192,6 @@ class BinanceServer:
         try:
             await session.run()
         finally:
+            await self.session_closed(session)
             self.sessions.remove(session)
             self._notify()

@@ -73,6 +73,15 @@ class Session:
             self.faults.counts["slow_client"] += 1
             self.close(1008, "Slow consumer: send queue full")
 
+    async def put(self, frame: bytes) -> None:
+        """Enqueue with backpressure (waits for room): for replays, which go as fast as the client reads."""
+        if self._closer is None:
+            await self._queue.put(frame)
+
+    async def drain(self) -> None:
+        """Wait until every queued frame has been written to the socket."""
+        await self._queue.join()
+
     def close(self, code: int, reason: str) -> None:
         if self._closer is None:
             if self._sender is not None:
@@ -94,6 +103,7 @@ class Session:
                 await asyncio.sleep(faults.send_delay)
             await self.ws.send(faults.garble(frame), text=True)
             self.frames_sent += 1
+            self._queue.task_done()
 
     # -- incoming ------------------------------------------------------------------------------------------------
     async def run(self) -> None:
