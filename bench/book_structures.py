@@ -420,24 +420,11 @@ class DictBisectTailNoCalls(DictBisectTail):
                 del keys[bisect_left(keys, -price)]
 
 
-class LivefeedOrderBook:
-    """The shipped ``livefeed.book.OrderBook``, to confirm the chosen design survives being wrapped in the real API."""
+def _livefeed_order_book() -> object:
+    """The shipped ``livefeed.book.OrderBook``, to confirm the chosen design survives the real API unchanged."""
+    from livefeed.book import OrderBook
 
-    def __init__(self) -> None:
-        from livefeed.book import OrderBook
-
-        self._book = OrderBook("bench", "BTC-USDT")
-        self.apply_delta = self._book.apply_delta
-        self.apply_snapshot = self._book.apply_snapshot
-        self.to_dict = self._book.to_dict
-
-    @property
-    def best_bid(self) -> Level | None:
-        return self._book.best_bid
-
-    @property
-    def best_ask(self) -> Level | None:
-        return self._book.best_ask
+    return OrderBook("bench", "BTC-USDT")
 
 
 STRUCTURES: dict[str, Callable[[], object]] = {
@@ -448,7 +435,7 @@ STRUCTURES: dict[str, Callable[[], object]] = {
     "dict_bisect_head": DictBisectHead,
     "dict_bisect_tail": DictBisectTail,
     "dict_bisect_tail_nocalls": DictBisectTailNoCalls,
-    "livefeed_orderbook": LivefeedOrderBook,
+    "livefeed_orderbook": _livefeed_order_book,
 }
 
 

@@ -167,6 +167,7 @@ class Connection:
         self._closing = False
         self._wake = asyncio.Event()
         self._connected = asyncio.Event()
+        self._state_changed = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"<Connection {self.name} {self.stats.url} {self.stats.state}>"
@@ -177,6 +178,17 @@ class Connection:
 
     async def wait_connected(self) -> None:
         await self._connected.wait()
+
+    async def wait_state_change(self) -> str:
+        """Return the new state at the next transition (connecting, connected, backoff, closed)."""
+        event = self._state_changed
+        await event.wait()
+        return self.stats.state
+
+    def _set_state(self, state: str) -> None:
+        self.stats.state = state
+        self._state_changed.set()
+        self._state_changed = asyncio.Event()
 
     async def send(self, text: str) -> None:
         ws = self._ws
@@ -192,12 +204,12 @@ class Connection:
             if connected_at is not None and time.monotonic() - connected_at >= self.options.healthy_after:
                 self._backoff.reset()
             delay = self._backoff.next_delay()
-            self.stats.state = "backoff"
+            self._set_state("backoff")
             log.info("%s: reconnecting in %.2fs", self.name, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
             self.stats.reconnects += 1
-        self.stats.state = "closed"
+        self._set_state("closed")
 
     async def close(self) -> None:
         self._closing = True
@@ -209,7 +221,7 @@ class Connection:
     async def _session(self) -> float | None:
         """One connect-read cycle; returns the monotonic connect time, or None if the connect failed."""
         opts = self.options
-        self.stats.state = "connecting"
+        self._set_state("connecting")
         try:
             ws = await connect(
                 self._url,
@@ -225,7 +237,7 @@ class Connection:
         connected_at = time.monotonic()
         self._ws = ws
         stats = self.stats
-        stats.state = "connected"
+        self._set_state("connected")
         stats.connects += 1
         stats.connected_since_ns = stats.last_message_ns = time.time_ns()
         self._connected.set()

@@ -24,7 +24,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 async def _serve(args: argparse.Namespace) -> None:
     symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
-    sim = BinanceSim(symbols, seed=args.seed, interval=args.interval, levels=args.levels, host=args.host, port=args.port)
+    sim = BinanceSim(
+        symbols, seed=args.seed, interval=args.interval, levels=args.levels, host=args.host, port=args.port
+    )
     async with sim:
         first = sim.markets[next(iter(sim.markets))].spec.venue_symbol.lower()
         print(f"livefeed.sim Binance spot simulator, seed {args.seed}, symbols {', '.join(sim.markets)}")

@@ -289,7 +289,10 @@ class MarketSim:
             spec = self.spec
             step.tickers.append(
                 BookTicker(
-                    self._update_id, spec.price_str(bid), spec.qty_str(top_after[1]), spec.price_str(ask),
+                    self._update_id,
+                    spec.price_str(bid),
+                    spec.qty_str(top_after[1]),
+                    spec.price_str(ask),
                     spec.qty_str(top_after[3]),
                 )
             )

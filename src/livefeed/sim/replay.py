@@ -26,6 +26,7 @@ from .session import Session
 
 __all__ = ["DEFAULT_RECORDING", "RecordedFrame", "Recording", "load_recording", "BinanceReplay"]
 
+_STREAM_PREFIX = b'{"stream":"'
 DEFAULT_RECORDING = Path("/work/shared/fixtures/recorded/binance-spot-btcusdt-20240808.jsonl.gz")
 
 
@@ -53,17 +54,21 @@ def load_recording(path: str | Path) -> Recording:
     snapshot: bytes | None = None
     snapshot_index = 0
     symbol = ""
-    with gzip.open(path, "rb") as lines:
-        for line in lines:
-            stamp, _, raw = line.rstrip(b"\r\n").partition(b" ")
-            if raw.startswith(b'{"lastUpdateId"'):
-                snapshot, snapshot_index = raw, len(frames)
-                continue
-            frame = orjson.loads(raw)
-            stream = frame["stream"]
-            symbol = symbol or frame["data"].get("s", "")
-            start = raw.index(b'"data":') + len(b'"data":')
-            frames.append(RecordedFrame(int(stamp), stream, raw, raw[start:-1]))
+    for line in gzip.decompress(Path(path).read_bytes()).splitlines():
+        stamp, _, raw = line.partition(b" ")
+        if not raw:
+            continue
+        if raw.startswith(b'{"lastUpdateId"'):
+            snapshot, snapshot_index = raw, len(frames)
+            continue
+        # Byte slicing, not a JSON parse per line: the recorder's framing is fixed and loading stays fast.
+        if not raw.startswith(_STREAM_PREFIX):
+            raise ValueError(f"{path}: frame {len(frames)} is neither a combined-stream frame nor a snapshot")
+        stream = raw[len(_STREAM_PREFIX) : raw.index(b'"', len(_STREAM_PREFIX))].decode()
+        start = raw.index(b'"data":') + len(b'"data":')
+        if not symbol:
+            symbol = orjson.loads(raw)["data"].get("s", "")
+        frames.append(RecordedFrame(int(stamp), stream, raw, raw[start:-1]))
     if snapshot is None:
         raise ValueError(f"{path}: no /api/v3/depth snapshot line in the recording")
     return Recording(frames, snapshot, snapshot_index, symbol or "BTCUSDT")
@@ -74,7 +79,8 @@ class BinanceReplay(BinanceServer):
 
     ``speed=None`` sends as fast as the client reads; ``speed=2.0`` keeps the recorded spacing at twice the pace.
     A client on ``/stream`` without streams starts receiving after its first SUBSCRIBE; frames of streams it did
-    not subscribe to are skipped. ``hold_for_snapshot=False`` streams straight through. ``done`` is set once a client has been sent every frame it subscribed to.
+    not subscribe to are skipped. ``hold_for_snapshot=False`` streams straight through. ``done`` is set once a
+    client has been sent every frame it subscribed to.
     """
 
     def __init__(

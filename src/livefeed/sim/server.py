@@ -175,11 +175,11 @@ class BinanceServer:
             return wire.json_response(404, {"code": -1, "msg": "Not found."})
         if self.faults.refusing(asyncio.get_running_loop().time()):
             return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable\n")
-        combined, streams = route
+        streams = route[1]
         if any(wire.parse_stream(s) is None for s in streams):
             return wire.json_response(400, {"code": 2, "msg": "Invalid request: invalid stream"})
         if len(set(streams)) > wire.MAX_STREAMS:
-            return wire.json_response(400, {"code": 2, "msg": f"Invalid request: too many streams (max {wire.MAX_STREAMS})"})
+            return wire.json_response(400, {"code": 2, "msg": wire.TOO_MANY_STREAMS})
         connection.livefeed_route = route  # type: ignore[attr-defined]
         return None
 

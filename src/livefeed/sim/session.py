@@ -156,10 +156,12 @@ class Session:
             "GET_PROPERTY": self._get_property,
         }.get(method)  # type: ignore[arg-type]
         if handler is None:
-            self._reply(wire.error_reply(2, f"Invalid request: unknown variant `{method}`, expected one of {_METHODS}", request_id))
+            msg = f"Invalid request: unknown variant `{method}`, expected one of {_METHODS}"
+            self._reply(wire.error_reply(2, msg, request_id))
             return
         if not isinstance(params, list):
-            self._reply(wire.error_reply(2, "Invalid request: invalid type for `params`, expected a sequence", request_id))
+            msg = "Invalid request: invalid type for `params`, expected a sequence"
+            self._reply(wire.error_reply(2, msg, request_id))
             return
         self._reply(handler(params, request_id))
         if method == "SUBSCRIBE" and self._on_subscribe is not None:
@@ -173,7 +175,7 @@ class Session:
         if any(p is None for p in parsed):
             return wire.error_reply(2, "Invalid request: invalid stream", request_id)
         if len(self.subscriptions.keys() | set(params)) > wire.MAX_STREAMS:
-            return wire.error_reply(2, f"Invalid request: too many streams (max {wire.MAX_STREAMS})", request_id)
+            return wire.error_reply(2, wire.TOO_MANY_STREAMS, request_id)
         for stream in parsed:
             assert stream is not None
             self.subscriptions.setdefault(stream.name, stream)

@@ -38,6 +38,8 @@ __all__ = [
 
 MAX_STREAMS = 1024
 """Binance: "A single connection can listen to a maximum of 1024 streams"."""
+TOO_MANY_STREAMS = f"Invalid request: too many streams (max {MAX_STREAMS})"
+"""Our wording: the limit is documented, the exact message Binance sends for it is not."""
 
 _STREAM = re.compile(
     r"^(?P<symbol>[a-z0-9]+)@(?:(?P<simple>trade|aggTrade|bookTicker)"

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from livefeed import Feed
+
+RECORDED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "recorded"
+
+
+def recorded(name: str) -> Path:
+    """A real recorded capture from ../shared/fixtures/recorded, or skip when that folder is absent here."""
+    path = RECORDED / name
+    if not path.exists():
+        pytest.skip(f"recorded fixture {path} is not on this machine")
+    return path
+
+
+async def until(feed: Feed, predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    """Wait until ``predicate()`` holds, re-checking whenever the feed emits an event (no polling sleeps)."""
+    changed = asyncio.Event()
+    feed.add_callback(lambda _event: changed.set())
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                changed.clear()
+                await changed.wait()
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
+    finally:
+        feed._callbacks.pop()
