@@ -8,10 +8,11 @@ book is exact and every string on the wire is the one Binance would print.
 
 from __future__ import annotations
 
-import heapq
 import random
 import zlib
 from dataclasses import dataclass, field
+
+from sortedcontainers import SortedDict
 
 __all__ = ["SymbolSpec", "TradePrint", "BookTicker", "Step", "MarketSim", "spec_for", "DEFAULT_SPECS"]
 
@@ -143,8 +144,9 @@ class MarketSim:
         # str seed keeps symbols independent and stable across runs (random.Random hashes str with sha512).
         self._rng = random.Random(f"{seed}:{spec.canonical}")
         rng = self._rng
-        self._bids: dict[int, int] = {}
-        self._asks: dict[int, int] = {}
+        # Sorted by price ascending: best bid is the last key, best ask the first.
+        self._bids: SortedDict = SortedDict()
+        self._asks: SortedDict = SortedDict()
         self._update_id = rng.randrange(10**9, 5 * 10**9)
         self._trade_id = rng.randrange(10**8, 10**9)
         self._pending: dict[str, dict[int, int]] = {}
@@ -161,13 +163,13 @@ class MarketSim:
 
     def best_bid_ask(self) -> tuple[float, float]:
         scale = 10**self.spec.price_decimals
-        return max(self._bids) / scale, min(self._asks) / scale
+        return self._bids.peekitem(-1)[0] / scale, self._asks.peekitem(0)[0] / scale
 
     def snapshot(self, limit: int = 100) -> dict:
         """Binance's REST ``/api/v3/depth`` body: best first, at most ``limit`` levels per side."""
         spec = self.spec
-        bids = sorted(self._bids, reverse=True)[:limit]
-        asks = sorted(self._asks)[:limit]
+        bids = list(reversed(self._bids.keys()[-limit:]))
+        asks = self._asks.keys()[:limit]
         return {
             "lastUpdateId": self._update_id,
             "bids": [[spec.price_str(p), spec.qty_str(self._bids[p])] for p in bids],
@@ -222,8 +224,7 @@ class MarketSim:
             self._add_level(step, side)
             return
         index = self._near_top_index(n)
-        pick = heapq.nlargest if side == "bids" else heapq.nsmallest
-        price = pick(index + 1, book)[index]
+        price = book.keys()[-1 - index] if side == "bids" else book.keys()[index]
         if roll < 0.8 and n > 10:
             self._set(step, side, price, 0)
         else:
@@ -232,7 +233,7 @@ class MarketSim:
     def _add_level(self, step: Step, side: str) -> None:
         rng = self._rng
         tick = self.spec.tick_units
-        best_bid, best_ask = max(self._bids), min(self._asks)
+        best_bid, best_ask = self._bids.keys()[-1], self._asks.keys()[0]
         for _ in range(8):
             if rng.random() < 0.2 and best_ask - best_bid > tick:
                 # Improve the top inside the spread without ever touching the other side.
@@ -246,7 +247,7 @@ class MarketSim:
                 return
         # Crowded near the top: widen an existing level instead, still one change.
         book = self._bids if side == "bids" else self._asks
-        price = max(book) if side == "bids" else min(book)
+        price = book.keys()[-1] if side == "bids" else book.keys()[0]
         self._set(step, side, price, book[price] + self._random_lots())
 
     def _take(self, step: Step) -> None:
@@ -258,7 +259,7 @@ class MarketSim:
         if len(book) <= 10:
             self._change_level(step)
             return
-        price = max(book) if taker_sells else min(book)
+        price = book.keys()[-1] if taker_sells else book.keys()[0]
         resting = book[price]
         qty = resting if rng.random() < 0.3 else max(1, min(resting, round(resting * rng.random())))
         self._set(step, side, price, resting - qty)
@@ -276,23 +277,26 @@ class MarketSim:
 
     def _set(self, step: Step, side: str, price: int, lots: int) -> None:
         book = self._bids if side == "bids" else self._asks
-        top_before = (max(self._bids), self._bids[max(self._bids)], min(self._asks), self._asks[min(self._asks)])
+        top_before = self._top()
         if lots:
             book[price] = lots
         else:
             book.pop(price, None)
         self._update_id += 1
         self._pending[side][price] = lots
-        bid, ask = max(self._bids), min(self._asks)
-        top_after = (bid, self._bids[bid], ask, self._asks[ask])
+        top_after = self._top()
         if top_after != top_before:
             spec = self.spec
+            bid, bid_qty, ask, ask_qty = top_after
             step.tickers.append(
                 BookTicker(
                     self._update_id,
                     spec.price_str(bid),
-                    spec.qty_str(top_after[1]),
+                    spec.qty_str(bid_qty),
                     spec.price_str(ask),
-                    spec.qty_str(top_after[3]),
+                    spec.qty_str(ask_qty),
                 )
             )
+
+    def _top(self) -> tuple[int, int, int, int]:
+        return (*self._bids.peekitem(-1), *self._asks.peekitem(0))
