@@ -19,7 +19,7 @@ FAST = ConnectionOptions(stale_after=1.0, backoff_initial=0.05, backoff_cap=0.2,
 
 @pytest.fixture
 async def sim() -> AsyncIterator[BinanceSim]:
-    async with BinanceSim(symbols=SYMBOLS, seed=7, interval=0.01) as server:
+    async with BinanceSim(symbols=SYMBOLS, seed=7, interval=0.01, send_queue=256) as server:
         yield server
 
 

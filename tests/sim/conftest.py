@@ -17,6 +17,8 @@ class Gap(Exception):
 
 
 class LocalBook:
+    Gap = Gap
+
     def __init__(self) -> None:
         self.buffer: list[dict] = []
         self.last_id: int | None = None
