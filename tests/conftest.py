@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -8,7 +9,12 @@ import pytest
 
 from livefeed import Feed
 
-RECORDED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "recorded"
+_CANDIDATES = [
+    Path(os.environ.get("LIVEFEED_FIXTURES", "/nonexistent")),
+    Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "recorded",
+    Path("/work/shared/fixtures/recorded"),
+]
+RECORDED = next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[1])
 
 
 def recorded(name: str) -> Path:

@@ -85,7 +85,7 @@ class BinanceReplay(BinanceServer):
 
     def __init__(
         self,
-        path: str | Path = DEFAULT_RECORDING,
+        path: str | Path | Recording = DEFAULT_RECORDING,
         speed: float | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -96,8 +96,8 @@ class BinanceReplay(BinanceServer):
         hold_for_snapshot: bool = True,
     ) -> None:
         super().__init__(host, port, ping_interval, ping_timeout, send_queue)
-        self.path = Path(path)
-        self.recording = load_recording(self.path)
+        # An already loaded Recording is accepted so many servers (tests) can share one parse of the file.
+        self.recording = path if isinstance(path, Recording) else load_recording(path)
         self.speed = speed
         self.frames_sent = 0
         self.done = asyncio.Event()
