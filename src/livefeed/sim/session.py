@@ -1,22 +1,19 @@
-"""One client's WebSocket session: its subscriptions, control messages, limits and its own send queue.
+"""One Binance client session: its subscriptions and Binance's control messages, replies and limits.
 
-Every session owns a bounded queue and a sender task, so the market only ever does a non-blocking put: a slow
-reader costs only itself, and when its queue overflows it is closed with 1008 the way an exchange drops a slow
-consumer. Control messages follow Binance's replies and limits (5 incoming messages per second, 1024 streams).
+The queueing, sending and fault plumbing is the shared :class:`~livefeed.sim.base.SimSession`; this adds what is
+Binance's own: ``SUBSCRIBE`` / ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` / ``SET_PROPERTY`` / ``GET_PROPERTY``, the
+combined-stream envelope, 5 incoming messages per second and 1024 streams per connection.
 """
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import contextlib
 from collections.abc import Callable
 
 import orjson
 from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
 
 from . import wire
+from .base import SimSession
 from .faults import Faults
 
 __all__ = ["Session", "MAX_MESSAGES_PER_SECOND"]
@@ -25,8 +22,10 @@ MAX_MESSAGES_PER_SECOND = 5
 _METHODS = "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`"
 
 
-class Session:
-    """State and tasks of one connected client; the server creates it after the handshake and awaits ``run()``."""
+class Session(SimSession):
+    """A Binance client: the streams it follows and whether it wants the combined envelope."""
+
+    max_messages_per_second = MAX_MESSAGES_PER_SECOND
 
     def __init__(
         self,
@@ -37,104 +36,22 @@ class Session:
         queue_size: int,
         on_subscribe: Callable[[Session], None] | None = None,
     ) -> None:
-        self.ws = ws
+        super().__init__(ws, faults, queue_size)
         self.combined = combined
-        self.faults = faults
         self.subscriptions: dict[str, wire.StreamName] = {}
         for name in streams:
             parsed = wire.parse_stream(name)
             if parsed is not None:
                 self.subscriptions[name] = parsed
-        self.frames_sent = 0
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
         self._on_subscribe = on_subscribe
-        self._received: collections.deque[float] = collections.deque()
-        self._sender: asyncio.Task[None] | None = None
-        self._closer: asyncio.Task[None] | None = None
 
-    @property
-    def open(self) -> bool:
-        return self._closer is None
-
-    # -- outgoing ------------------------------------------------------------------------------------------------
     def send_stream(self, stream: str, payload: bytes) -> None:
         """Queue one stream event, wrapped in the combined envelope if this session is combined."""
         if self.combined:
             payload = b'{"stream":"' + stream.encode() + b'","data":' + payload + b"}"
         self.push(payload)
 
-    def push(self, frame: bytes) -> None:
-        """Non-blocking enqueue; on overflow the client is dropped (1008) rather than the market slowed."""
-        if self._closer is not None:
-            return
-        try:
-            self._queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            self.faults.counts["slow_client"] += 1
-            self.close(1008, "Slow consumer: send queue full")
-
-    async def put(self, frame: bytes) -> None:
-        """Enqueue with backpressure (waits for room): for replays, which go as fast as the client reads."""
-        if self._closer is None:
-            await self._queue.put(frame)
-
-    async def drain(self) -> None:
-        """Wait until every queued frame has been written to the socket."""
-        await self._queue.join()
-
-    def close(self, code: int, reason: str) -> None:
-        if self._closer is None:
-            if self._sender is not None:
-                self._sender.cancel()
-            self._closer = asyncio.get_running_loop().create_task(self.ws.close(code, reason))
-
-    def abort(self) -> None:
-        """Cut the TCP connection with no close frame, as a network failure or exchange restart would."""
-        if self.ws.transport is not None:
-            self.ws.transport.abort()
-
-    async def _send_loop(self) -> None:
-        faults = self.faults
-        while True:
-            frame = await self._queue.get()
-            if faults.stalled:
-                await faults.wait_flowing()
-            if faults.send_delay:
-                await asyncio.sleep(faults.send_delay)
-            await self.ws.send(faults.garble(frame), text=True)
-            self.frames_sent += 1
-            self._queue.task_done()
-
-    # -- incoming ------------------------------------------------------------------------------------------------
-    async def run(self) -> None:
-        """Serve until the client goes away; always leaves no task behind."""
-        self._sender = asyncio.get_running_loop().create_task(self._send_loop())
-        try:
-            async for message in self.ws:
-                if not self._within_rate_limit():
-                    self.faults.counts["rate_limit"] += 1
-                    self.close(1008, "Too many requests")
-                    break
-                self._handle(message)
-        except ConnectionClosed:
-            pass
-        finally:
-            self._sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                await self._sender
-            if self._closer is not None:
-                with contextlib.suppress(ConnectionClosed):
-                    await self._closer
-
-    def _within_rate_limit(self) -> bool:
-        now = asyncio.get_running_loop().time()
-        window = self._received
-        window.append(now)
-        while window and now - window[0] >= 1.0:
-            window.popleft()
-        return len(window) <= MAX_MESSAGES_PER_SECOND
-
-    def _handle(self, message: str | bytes) -> None:
+    def handle(self, message: str | bytes) -> None:
         try:
             request = orjson.loads(message)
         except orjson.JSONDecodeError as exc:

@@ -1,0 +1,309 @@
+"""What every venue simulator shares: one loopback port for REST and WebSocket, sessions with bounded send
+queues, connection-level faults, and awaitable conditions for tests.
+
+A venue simulator subclasses :class:`SimServer` (routing: which WebSocket paths exist, REST bodies) and
+:class:`SimSession` (the venue's control messages: subscribe / unsubscribe / ping replies). The market model
+(``market.MarketSim``) and the fault switches (``faults.Faults``) are shared as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import http
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from . import wire
+from .faults import Faults
+
+__all__ = ["SimServer", "SimSession"]
+
+
+class SimSession:
+    """One connected client: a bounded send queue drained by its own sender task, and incoming message dispatch.
+
+    The market only ever does a non-blocking ``push``: a slow reader costs only itself, and when its queue
+    overflows it is closed with 1008 the way an exchange drops a slow consumer. Subclasses implement ``handle``
+    for the venue's control messages; ``max_messages_per_second`` (None: no limit) closes a client that floods.
+    """
+
+    max_messages_per_second: int | None = None
+    text_frames = True
+
+    def __init__(self, ws: ServerConnection, faults: Faults, queue_size: int) -> None:
+        self.ws = ws
+        self.faults = faults
+        self.frames_sent = 0
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
+        self._received: collections.deque[float] = collections.deque()
+        self._sender: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
+
+    @property
+    def open(self) -> bool:
+        return self._closer is None
+
+    # -- outgoing ------------------------------------------------------------------------------------------------
+    def push(self, frame: bytes) -> None:
+        """Non-blocking enqueue; on overflow the client is dropped (1008) rather than the market slowed."""
+        if self._closer is not None:
+            return
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.faults.counts["slow_client"] += 1
+            self.close(1008, "Slow consumer: send queue full")
+
+    async def put(self, frame: bytes) -> None:
+        """Enqueue with backpressure (waits for room): for replays, which go as fast as the client reads."""
+        if self._closer is None:
+            await self._queue.put(frame)
+
+    async def drain(self) -> None:
+        """Wait until every queued frame has been written to the socket."""
+        await self._queue.join()
+
+    def close(self, code: int, reason: str) -> None:
+        if self._closer is None:
+            if self._sender is not None:
+                self._sender.cancel()
+            self._closer = asyncio.get_running_loop().create_task(self.ws.close(code, reason))
+
+    def abort(self) -> None:
+        """Cut the TCP connection with no close frame, as a network failure or exchange restart would."""
+        if self.ws.transport is not None:
+            self.ws.transport.abort()
+
+    async def _send_loop(self) -> None:
+        faults = self.faults
+        while True:
+            frame = await self._queue.get()
+            if faults.stalled:
+                await faults.wait_flowing()
+            if faults.send_delay:
+                await asyncio.sleep(faults.send_delay)
+            await self.ws.send(faults.garble(frame), text=self.text_frames)
+            self.frames_sent += 1
+            self._queue.task_done()
+
+    # -- incoming ------------------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Serve until the client goes away; always leaves no task behind."""
+        self._sender = asyncio.get_running_loop().create_task(self._send_loop())
+        try:
+            async for message in self.ws:
+                if not self._within_rate_limit():
+                    self.faults.counts["rate_limit"] += 1
+                    self.close(1008, "Too many requests")
+                    break
+                self.handle(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await self._sender
+            if self._closer is not None:
+                with contextlib.suppress(ConnectionClosed):
+                    await self._closer
+
+    def _within_rate_limit(self) -> bool:
+        limit = self.max_messages_per_second
+        if limit is None:
+            return True
+        now = asyncio.get_running_loop().time()
+        window = self._received
+        window.append(now)
+        while window and now - window[0] >= 1.0:
+            window.popleft()
+        return len(window) <= limit
+
+    def handle(self, message: str | bytes) -> None:
+        """One incoming message from the client (subscribe, ping, ...)."""
+        raise NotImplementedError
+
+class SimServer:
+    """Serves REST and WebSocket on one port; subclasses route WebSocket paths, answer REST and make sessions."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 60.0,
+        send_queue: int = 4096,
+    ) -> None:
+        self.host = host
+        self._requested_port = port
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.send_queue = send_queue
+        self.faults = Faults()
+        self.rest_requests: Counter[str] = Counter()
+        """REST calls served, by path (``/api/v3/depth``), so tests can await or assert on them."""
+        self.sessions: list[SimSession] = []
+        self._server: Server | None = None
+        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._server is not None:
+            return
+        self._server = await serve(
+            self._handle_connection,
+            self.host,
+            self._requested_port,
+            process_request=self._process_request,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            close_timeout=2.0,
+            max_size=2**20,
+        )
+
+    async def stop(self) -> None:
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        self.faults.set_stalled(False)
+        server.close()
+        await server.wait_closed()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the server is not running; call start() or use 'async with'")
+        return self._server.sockets[0].getsockname()[1]
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # -- connections ---------------------------------------------------------------------------------------------
+    @property
+    def connections(self) -> int:
+        return len(self.sessions)
+
+    async def wait_for_connections(self, n: int) -> None:
+        """Return once at least ``n`` clients are connected and subscribed to their URL's streams."""
+        await self._wait_until(lambda: len(self.sessions) >= n)
+
+    async def wait_for_rest(self, path: str, count: int = 1) -> None:
+        """Return once ``path`` (e.g. ``/api/v3/depth``) has been served ``count`` times."""
+        await self._wait_until(lambda: self.rest_requests[path] >= count)
+
+    def drop_connections(self) -> None:
+        """Abort every client socket abruptly (no close frame): the client sees 1006."""
+        for session in list(self.sessions):
+            session.abort()
+            self.faults.counts["drop_connections"] += 1
+
+    def stall(self, on: bool = True) -> None:
+        """While stalled, sockets stay open and pings are answered but no frame is sent; frames are lost."""
+        self.faults.set_stalled(on)
+
+    def send_malformed(self, n: int = 1) -> None:
+        """The next ``n`` frames sent (on any connection) are garbage or truncated JSON instead."""
+        self.faults.malformed_left += n
+
+    def refuse_connections(self, seconds: float) -> None:
+        """For ``seconds``, WebSocket upgrades get HTTP 503 (REST keeps working); 0 ends it."""
+        self.faults.refuse_until = asyncio.get_running_loop().time() + seconds
+
+    def slow_client(self, delay: float) -> None:
+        """Every send waits ``delay`` s; queues then fill and the bounded queue ends in a 1008 drop. 0 ends it."""
+        self.faults.send_delay = delay
+
+    @property
+    def fault_counts(self) -> dict[str, int]:
+        return self.faults.counts
+
+    async def _wait_until(self, predicate: Callable[[], bool]) -> None:
+        if predicate():
+            return
+        future = asyncio.get_running_loop().create_future()
+        waiter = (predicate, future)
+        self._waiters.append(waiter)
+        try:
+            await future
+        finally:
+            self._waiters.remove(waiter)
+
+    def _notify(self) -> None:
+        """Wake the waiters whose condition now holds (called on every connect, disconnect and REST call)."""
+        for predicate, future in self._waiters:
+            if not future.done() and predicate():
+                future.set_result(None)
+
+    # -- hooks for subclasses ------------------------------------------------------------------------------------
+    def handle_rest(self, path: str, params: dict[str, str]) -> Response:
+        raise NotImplementedError
+
+    def session_opened(self, session: SimSession) -> None:
+        """Called once a session is registered (its URL streams already subscribed)."""
+
+    def session_subscribed(self, session: SimSession) -> None:
+        """Called after each live SUBSCRIBE."""
+
+    async def session_closed(self, session: SimSession) -> None:
+        """Called when a session ends, before it leaves ``sessions``; must leave no task behind."""
+
+    # -- websockets callbacks ------------------------------------------------------------------------------------
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        if self.is_rest(path):
+            response = self.handle_rest(path, wire.query_params(request.path))
+            self.rest_requests[path] += 1
+            self._notify()
+            response.headers["Date"] = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
+            return response
+        route = self.route_ws(request.path)
+        if isinstance(route, Response):
+            return route
+        if self.faults.refusing(asyncio.get_running_loop().time()):
+            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable\n")
+        connection.livefeed_route = route  # type: ignore[attr-defined]
+        return None
+
+    async def _handle_connection(self, ws: ServerConnection) -> None:
+        session = self.new_session(ws, ws.livefeed_route)  # type: ignore[attr-defined]
+        self.sessions.append(session)
+        self.session_opened(session)
+        self._notify()
+        try:
+            await session.run()
+        finally:
+            await self.session_closed(session)
+            self.sessions.remove(session)
+            self._notify()
+
+    # -- routing hooks -------------------------------------------------------------------------------------------
+    def is_rest(self, path: str) -> bool:
+        """Whether a plain HTTP request for ``path`` is a REST call (answered by ``handle_rest``)."""
+        return path.startswith("/api/")
+
+    def route_ws(self, path: str) -> Any:
+        """Accept a WebSocket upgrade (return any route value for ``new_session``) or refuse it (a Response)."""
+        raise NotImplementedError
+
+    def new_session(self, ws: ServerConnection, route: Any) -> SimSession:
+        raise NotImplementedError
