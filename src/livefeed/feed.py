@@ -33,11 +33,13 @@ import pandas as pd
 from .book import OrderBook
 from .connection import ConnectionOptions
 from .errors import FeedNotRunningError, UnknownChannelError, UnknownVenueError
+from .export import export_frames
 from .frames import RollingFrame
 from .model import BookDelta, BookSnapshot, Event, Ticker, Trade
 from .runtime import LoopThread
+from .sinks import Sink
 from .symbols import canonical
-from .venues import CHANNELS, VENUES, AdapterOptions, VenueAdapter, VenueEndpoints
+from .venues import CHANNELS, VENUES, AdapterOptions, VenueAdapter, VenueEndpoints, adapter_class
 
 __all__ = ["Feed", "Subscription", "parse_subscription", "TRADE_COLUMNS", "TOP_OF_BOOK_COLUMNS", "TICKER_COLUMNS"]
 
@@ -78,7 +80,7 @@ def parse_subscription(text: str) -> Subscription:
         matches = difflib.get_close_matches(venue, VENUES, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(m) for m in matches)}?" if matches else ""
         raise UnknownVenueError(f"unknown venue {venue!r} in {text!r}; livefeed knows {sorted(VENUES)}.{hint}")
-    return Subscription(venue, canonical(symbol))
+    return Subscription(venue, adapter_class(venue).normalize_target(symbol))
 
 
 def _check_channels(channels: Iterable[str]) -> list[str]:
@@ -126,6 +128,7 @@ class Feed:
         connection: ConnectionOptions | None = None,
         validate: bool = True,
         event_queue_size: int = 100_000,
+        sinks: Iterable[Sink] = (),
     ) -> None:
         if isinstance(subscriptions, str):
             subscriptions = [subscriptions]
@@ -138,7 +141,7 @@ class Feed:
         if unknown:
             raise UnknownVenueError(f"endpoints given for unknown venue(s) {sorted(unknown)}")
         self._endpoints = {
-            venue: VenueEndpoints.from_value(endpoints[venue], VENUES[venue].default_endpoints)
+            venue: VenueEndpoints.from_value(endpoints[venue], adapter_class(venue).default_endpoints)
             for venue in endpoints
         }
         self._adapter_options = AdapterOptions(connection=connection or ConnectionOptions())
@@ -146,6 +149,17 @@ class Feed:
         self.trades = RollingFrame(TRADE_COLUMNS, capacity)
         self.top_of_book = RollingFrame(TOP_OF_BOOK_COLUMNS, capacity)
         self.tickers = RollingFrame(TICKER_COLUMNS, capacity)
+        self.frames: dict[str, RollingFrame] = {
+            "trades": self.trades, "top_of_book": self.top_of_book, "tickers": self.tickers,
+        }
+        """Every rolling frame by name: the built-in three plus those the subscribed adapters declare."""
+        self._routes: dict[type, list[tuple[RollingFrame, Callable[[Any], tuple[object, ...]]]]] = {}
+        for venue in dict.fromkeys(sub.venue for sub in self.subscriptions):
+            for name, spec in adapter_class(venue).frames.items():
+                if name not in self.frames:
+                    self.frames[name] = RollingFrame(spec.columns, capacity)
+                self._routes.setdefault(spec.event, []).append((self.frames[name], spec.row))
+        self.sinks: list[Sink] = list(sinks)
         self.dropped_events = 0
         self._event_queue_size = event_queue_size
         self._queues: list[asyncio.Queue[object]] = []
@@ -156,6 +170,13 @@ class Feed:
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: LoopThread | None = None
+
+    def __getattr__(self, name: str) -> RollingFrame:
+        # Frames declared by adapters (e.g. ``feed.blocks`` for Ethereum) read like the built-in ones.
+        frames = self.__dict__.get("frames", {})
+        if name in frames:
+            return frames[name]  # type: ignore[no-any-return]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -205,7 +226,7 @@ class Feed:
         for sub in self.subscriptions:
             by_venue.setdefault(sub.venue, []).append(sub.symbol)
         adapters = [
-            VENUES[venue](
+            adapter_class(venue)(
                 symbols, self.channels, self._emit,
                 endpoints=self._endpoints.get(venue), options=self._adapter_options,
             )
@@ -214,6 +235,8 @@ class Feed:
         try:
             if self.validate:
                 await asyncio.gather(*(adapter.validate() for adapter in adapters))
+            for sink in self.sinks:
+                await sink.start()
         except BaseException:
             await asyncio.gather(*(adapter.close() for adapter in adapters), return_exceptions=True)
             raise
@@ -231,6 +254,11 @@ class Feed:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        for sink in self.sinks:
+            try:
+                await sink.stop()
+            except Exception:
+                log.exception("sink %r failed to stop cleanly", sink)
         for queue in self._queues:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(_CLOSED)
@@ -259,6 +287,12 @@ class Feed:
         finally:
             self._queues.remove(queue)
 
+    def add_sink(self, sink: Sink) -> None:
+        """Send every event to ``sink`` too (add before ``start``: sinks start and stop with the feed)."""
+        if self.running:
+            raise RuntimeError("add sinks before start(); they start and stop with the feed")
+        self.sinks.append(sink)
+
     def add_callback(self, callback: Callable[[Event], None]) -> None:
         """Call ``callback(event)`` on the feed's loop for every event; it must be quick and never block."""
         self._callbacks.append(callback)
@@ -275,6 +309,13 @@ class Feed:
             k: Ticker = event  # type: ignore[assignment]
             self.tickers.append((k.exchange_ts, k.receipt_ts, k.venue, k.symbol, k.bid_price, k.bid_size,
                                  k.ask_price, k.ask_size, k.sequence if k.sequence is not None else -1))
+        else:
+            routes = self._routes.get(cls)
+            if routes:
+                for frame, row in routes:
+                    frame.append(row(event))
+        for sink in self.sinks:
+            sink.on_event(event)
         for queue in self._queues:
             if queue.full():
                 queue.get_nowait()
@@ -344,18 +385,18 @@ class Feed:
         return pd.DataFrame(rows)
 
     def export(self, directory: str | Path, format: str = "parquet") -> dict[str, Path]:
-        """Write the rolling frames (trades, top_of_book, tickers) to ``directory`` as Parquet or CSV."""
-        if format not in ("parquet", "csv"):
-            raise ValueError(f"format must be 'parquet' or 'csv', got {format!r}")
-        out_dir = Path(directory)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        written = {}
-        for name, frame in (("trades", self.trades), ("top_of_book", self.top_of_book), ("tickers", self.tickers)):
-            df = frame.to_pandas()
-            path = out_dir / f"{name}.{format}"
-            if format == "parquet":
-                df.to_parquet(path, index=False)
-            else:
-                df.to_csv(path, index=False)
-            written[name] = path
-        return written
+        """Write every non-empty rolling frame to ``directory`` as Parquet or CSV; returns the paths by frame."""
+        return export_frames(self.frames, directory, format)
+
+    @property
+    def plot(self) -> Any:
+        """Live Bokeh views of this feed (``feed.plot.depth("binance", "BTC-USDT")``, ...)."""
+        from .viz import Plots
+
+        return Plots(self)
+
+    def dashboard(self, **options: Any) -> Any:
+        """Every view of this feed plus the control panel, in one widget."""
+        from .viz import dashboard
+
+        return dashboard(self, **options)

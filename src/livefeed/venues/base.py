@@ -11,14 +11,16 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import httpx
 
 from ..book import OrderBook
 from ..connection import Connection, ConnectionOptions
 from ..model import Event
+from ..symbols import canonical
 
-__all__ = ["VenueEndpoints", "SyncStats", "VenueAdapter", "CHANNELS"]
+__all__ = ["VenueEndpoints", "SyncStats", "VenueAdapter", "CHANNELS", "FrameSpec", "AdapterOptions"]
 
 CHANNELS = ("trades", "book", "ticker")
 """Channel names a feed accepts; each venue maps them to its own streams."""
@@ -73,6 +75,19 @@ class SyncStats:
         return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
 
 
+@dataclass(slots=True, frozen=True)
+class FrameSpec:
+    """A rolling frame an adapter fills beyond the built-in ones (trades, top_of_book, tickers).
+
+    Every event of type ``event`` is turned into a row by ``row(event)`` (values in ``columns`` order) and
+    appended to ``feed.frames[name]`` (also reachable as ``feed.<name>``).
+    """
+
+    columns: dict[str, str]
+    event: type
+    row: Callable[[Any], tuple[object, ...]]
+
+
 @dataclass(slots=True)
 class AdapterOptions:
     connection: ConnectionOptions = field(default_factory=ConnectionOptions)
@@ -85,6 +100,13 @@ class VenueAdapter:
 
     name: str = ""
     default_endpoints: VenueEndpoints
+    frames: ClassVar[dict[str, FrameSpec]] = {}
+    """Extra rolling frames this adapter's events fill (see :class:`FrameSpec`)."""
+
+    @classmethod
+    def normalize_target(cls, text: str) -> str:
+        """Check and normalise what follows ``venue:`` in a subscription (a market's ``BASE-QUOTE`` symbol)."""
+        return canonical(text)
 
     def __init__(
         self,
