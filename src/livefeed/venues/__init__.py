@@ -14,6 +14,10 @@ __all__ = [
 
 VENUES: dict[str, str] = {
     "binance": "livefeed.venues.binance:BinanceAdapter",
+    "coinbase": "livefeed.venues.coinbase:CoinbaseAdapter",
+    "kraken": "livefeed.venues.kraken:KrakenAdapter",
+    "bybit": "livefeed.venues.bybit:BybitAdapter",
+    "okx": "livefeed.venues.okx:OkxAdapter",
 }
 """Venue name -> ``module:class`` of its adapter. Imported lazily so a feed loads only what it uses."""
 
