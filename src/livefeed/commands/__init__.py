@@ -1,0 +1,1 @@
+"""The ``livefeed`` subcommands, one module each (``add_parser(subparsers)`` and ``run(args) -> int``)."""

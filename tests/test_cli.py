@@ -1,0 +1,34 @@
+"""The main job, as a user runs it: ``livefeed demo`` against the simulator, exporting Parquet at the end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+
+def test_demo_runs_offline_and_exports(tmp_path: Path) -> None:
+    out = tmp_path / "captures"
+    result = subprocess.run(
+        [sys.executable, "-m", "livefeed.cli", "demo", "--duration", "3", "--interval", "0.02",
+         "--fault", "gap@1", "--export", str(out)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "BTC-USDT" in result.stdout and "msgs/s" in result.stdout
+    trades = pd.read_parquet(out / "trades.parquet")
+    top = pd.read_parquet(out / "top_of_book.parquet")
+    assert len(trades) > 0 and len(top) > 0
+    assert set(top["symbol"].astype(str)) == {"BTC-USDT", "ETH-USDT"}
+    assert str(top["ts"].dtype) == "datetime64[ns, UTC]"
+    assert (top["ask_price"] > top["bid_price"]).all()
+    last_lines = result.stdout.strip().splitlines()
+    assert any("injecting fault: gap" in line for line in last_lines)
+
+
+def test_bad_fault_name_is_a_usage_error() -> None:
+    result = subprocess.run([sys.executable, "-m", "livefeed.cli", "demo", "--fault", "explode"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "unknown fault 'explode'" in result.stderr
