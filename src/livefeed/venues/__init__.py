@@ -18,6 +18,7 @@ VENUES: dict[str, str] = {
     "kraken": "livefeed.venues.kraken:KrakenAdapter",
     "bybit": "livefeed.venues.bybit:BybitAdapter",
     "okx": "livefeed.venues.okx:OkxAdapter",
+    "eth": "livefeed.chain.ethereum:EthereumAdapter",
 }
 """Venue name -> ``module:class`` of its adapter. Imported lazily so a feed loads only what it uses."""
 
