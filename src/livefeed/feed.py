@@ -32,6 +32,7 @@ import pandas as pd
 
 from .book import OrderBook
 from .connection import ConnectionOptions
+from .consolidated import ConsolidatedQuote, consolidate
 from .errors import FeedNotRunningError, UnknownChannelError, UnknownVenueError
 from .export import export_frames
 from .frames import RollingFrame
@@ -354,6 +355,22 @@ class Feed:
         if self._runner is not None and self._runner.alive:
             return self._runner.call(book.copy)
         return book.copy()
+
+    def consolidated(self, symbol: str, quote_map: Mapping[str, str] | None = None) -> ConsolidatedQuote:
+        """Best bid and ask for ``symbol`` across every venue of this feed, with the venue holding each.
+
+        Quote currencies stay apart unless mapped: ``feed.consolidated("BTC-USD", quote_map={"USDT": "USD"})``
+        also counts Binance's ``BTC-USDT``. Raises ``KeyError`` if no subscribed book matches.
+        """
+        def copies() -> list[OrderBook]:
+            return [book.copy() for book in self._books.values()]
+
+        books = self._runner.call(copies) if self._runner is not None and self._runner.alive else copies()
+        quote = consolidate(symbol, books, quote_map)
+        if not quote.venues:
+            known = ", ".join(f"{v}:{s}" for v, s in self._books) or "none (start the feed first)"
+            raise KeyError(f"no book matches {symbol!r} (quote_map={quote_map}); books: {known}")
+        return quote
 
     @property
     def books(self) -> dict[tuple[str, str], OrderBook]:
