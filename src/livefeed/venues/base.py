@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -130,8 +131,20 @@ class VenueAdapter:
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(base_url=self.endpoints.rest, timeout=self.options.http_timeout)
+            tap = self.options.connection.tap
+            hooks = {"response": [self._tap_response]} if tap is not None else {}
+            self._http = httpx.AsyncClient(base_url=self.endpoints.rest, timeout=self.options.http_timeout,
+                                           event_hooks=hooks)
         return self._http
+
+    async def _tap_response(self, response: httpx.Response) -> None:
+        """Hand REST bodies (snapshots) to the raw-frame tap too, so a capture can serve them again on replay."""
+        tap = self.options.connection.tap
+        if tap is not None:
+            await response.aread()
+            request = response.request
+            target = request.url.raw_path.decode()
+            tap(f"{self.name}:rest {response.status_code} {target}", response.content, time.time_ns())
 
     async def validate(self) -> None:
         """Check the symbols against the venue's listing; raise ``UnknownSymbolError`` early."""

@@ -1,0 +1,381 @@
+"""``BybitSim``: a deterministic Bybit v5 public spot exchange on loopback, with faults on demand.
+
+Adapters connect to ``/v5/public/spot`` exactly as to ``wss://stream.bybit.com/v5/public/spot``: ``op`` requests
+(subscribe / unsubscribe / ping, at most 10 args per request), a ``snapshot`` on every subscribe, then ``delta``
+pushes whose per-topic update id ``u`` grows by one per message, and ``u = 1`` snapshots after a service restart.
+The market is the shared ``MarketSim``; each ``orderbook.{depth}`` topic publishes the diff of its top-``depth``
+view after every step (levels leaving the view are sent with size ``"0"``, as Bybit does).
+
+Keep-alive: the docs only *recommend* a ``{"op":"ping"}`` every 20 s and state no idle limit; this simulator
+closes a client that has sent nothing for ``idle_timeout`` seconds (default 60, our choice), so an adapter that
+forgets its heartbeat fails here first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
+
+import orjson
+from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Response
+
+from . import bybit_wire as bw
+from . import wire
+from .base import SimServer, SimSession
+from .faults import Faults
+from .market import MarketSim, spec_for
+
+__all__ = ["BybitSim", "BybitSession", "BookView", "WS_PATH"]
+
+WS_PATH = "/v5/public/spot"
+
+
+class BookView:
+    """What one ``orderbook.{depth}.{symbol}`` topic last published: the top ``depth`` levels and its ``u``."""
+
+    def __init__(self, depth: int, u: int) -> None:
+        self.depth = depth
+        self.u = u
+        self.bids: dict[str, str] = {}
+        self.asks: dict[str, str] = {}
+
+    def refresh(self, snapshot: dict) -> tuple[list[list[str]], list[list[str]]]:
+        """Adopt the market's new top levels; return the changes (absolute sizes, ``"0"`` = gone), best first."""
+        bids = {bw.trim(p): bw.trim(q) for p, q in snapshot["bids"]}
+        asks = {bw.trim(p): bw.trim(q) for p, q in snapshot["asks"]}
+        bid_changes = _diff(self.bids, bids, reverse=True)
+        ask_changes = _diff(self.asks, asks, reverse=False)
+        self.bids, self.asks = bids, asks
+        return bid_changes, ask_changes
+
+    def levels(self) -> tuple[list[list[str]], list[list[str]]]:
+        """The whole view as a snapshot's ``b`` / ``a`` (bids descending, asks ascending)."""
+        bids = sorted(self.bids.items(), key=lambda kv: float(kv[0]), reverse=True)
+        asks = sorted(self.asks.items(), key=lambda kv: float(kv[0]))
+        return [list(kv) for kv in bids], [list(kv) for kv in asks]
+
+    def as_floats(self) -> dict[str, dict[float, float]]:
+        return {
+            "bids": {float(p): float(q) for p, q in self.bids.items()},
+            "asks": {float(p): float(q) for p, q in self.asks.items()},
+        }
+
+
+def _diff(old: dict[str, str], new: dict[str, str], reverse: bool) -> list[list[str]]:
+    changes = [[p, "0"] for p in old if p not in new]
+    changes += [[p, q] for p, q in new.items() if old.get(p) != q]
+    changes.sort(key=lambda pq: float(pq[0]), reverse=reverse)
+    return changes
+
+
+class BybitSession(SimSession):
+    """One spot client: its topics, Bybit's ``op`` requests and the idle rule."""
+
+    def __init__(self, ws: ServerConnection, faults: Faults, queue_size: int, server: BybitSim) -> None:
+        super().__init__(ws, faults, queue_size)
+        self.server = server
+        self.conn_id = str(uuid.UUID(int=server.rng.getrandbits(128)))
+        self.subscriptions: dict[str, bw.Topic] = {}
+        self.last_heard = asyncio.get_running_loop().time()
+
+    async def run(self) -> None:
+        watchdog = asyncio.get_running_loop().create_task(self._watch_idle())
+        try:
+            await super().run()
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+
+    async def _watch_idle(self) -> None:
+        loop = asyncio.get_running_loop()
+        limit = self.server.idle_timeout
+        while True:
+            silent = loop.time() - self.last_heard
+            if silent >= limit:
+                self.faults.counts["idle_timeout"] = self.faults.counts.get("idle_timeout", 0) + 1
+                self.close(1000, "idle timeout: no ping")
+                return
+            await asyncio.sleep(limit - silent)
+
+    def handle(self, message: str | bytes) -> None:
+        self.last_heard = asyncio.get_running_loop().time()
+        try:
+            request = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            self._reply(bw.op_reply("", self.conn_id, None, False, "error:request not json"))
+            return
+        if not isinstance(request, dict):
+            self._reply(bw.op_reply("", self.conn_id, None, False, "error:request not an object"))
+            return
+        op, req_id, args = request.get("op"), request.get("req_id"), request.get("args")
+        if op == "ping":
+            self.server.pings_received += 1
+            self._reply(bw.pong(self.conn_id, req_id))
+            self.server.notify()
+        elif op in ("subscribe", "unsubscribe"):
+            self._change(op, req_id, args)
+        else:
+            self._reply(bw.op_reply(str(op), self.conn_id, req_id, False, f"error:unsupported op {op!r}"))
+
+    def _change(self, op: str, req_id: object, args: object) -> None:
+        error = self._check_args(op, args)
+        if error:
+            self._reply(bw.op_reply(op, self.conn_id, req_id, False, error))
+            return
+        assert isinstance(args, list)
+        topics = [bw.parse_topic(a) for a in args]
+        if op == "unsubscribe":
+            for name in args:
+                self.subscriptions.pop(name, None)
+            self._reply(bw.op_reply(op, self.conn_id, req_id))
+            return
+        for topic in topics:
+            assert topic is not None
+            self.subscriptions[topic.name] = topic
+        self._reply(bw.op_reply(op, self.conn_id, req_id))
+        self.server.subscribed(self, [t for t in topics if t is not None])
+
+    def _check_args(self, op: str, args: object) -> str:
+        """Bybit's refusal text for a bad request, or "" (wording ours: the docs publish no error examples)."""
+        if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
+            return "error:args must be a non-empty list of topics"
+        if len(args) > bw.MAX_ARGS_PER_REQUEST:
+            return f"args size >{bw.MAX_ARGS_PER_REQUEST}"
+        for name in args:
+            topic = bw.parse_topic(name)
+            if topic is None or topic.symbol not in self.server.by_venue:
+                return f"Invalid symbol :[{name}]"
+            if op == "subscribe" and name in self.subscriptions:
+                return f"already subscribed,topic:{name}"
+            if op == "unsubscribe" and name not in self.subscriptions:
+                return f"not subscribed,topic:{name}"
+        return ""
+
+    def _reply(self, body: dict) -> None:
+        self.push(orjson.dumps(body))
+
+
+class BybitSim(SimServer):
+    """Simulated Bybit spot: ``async with BybitSim() as sim: Feed([...], endpoints={"bybit": sim})``.
+
+    With ``autostep`` one task steps every symbol each ``interval`` s; without it ``await sim.step(n)`` drives the
+    market by hand. ``start_time_ms`` pins ``ts`` to a market clock for byte-for-byte reproducible frames.
+    """
+
+    def __init__(
+        self,
+        symbols: Iterable[str] = ("BTC-USDT", "ETH-USDT"),
+        seed: int = 0,
+        interval: float = 0.1,
+        levels: int = 200,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 60.0,
+        autostep: bool = True,
+        *,
+        send_queue: int = 4096,
+        max_changes: int = 10,
+        trade_prob: float = 0.3,
+        start_time_ms: int | None = None,
+        idle_timeout: float = 60.0,
+    ) -> None:
+        super().__init__(host, port, ping_interval, ping_timeout, send_queue)
+        self.seed = seed
+        self.interval = interval
+        self.autostep = autostep
+        self.start_time_ms = start_time_ms
+        self.idle_timeout = idle_timeout
+        self.rng = random.Random(f"bybit:{seed}")
+        self.pings_received = 0
+        self.markets: dict[str, MarketSim] = {}
+        for symbol in symbols:
+            # Spot trims trailing zeros: print with no padding, then trim (see bybit_wire.trim).
+            spec = dataclasses.replace(spec_for(symbol), wire_decimals=0)
+            self.markets[spec.canonical] = MarketSim(spec, seed, levels, max_changes, trade_prob)
+        self.by_venue = {m.spec.venue_symbol: m for m in self.markets.values()}
+        self.views: dict[tuple[str, int], BookView] = {}
+        for sym, market in self.by_venue.items():
+            for depth in bw.BOOK_DEPTHS:
+                view = BookView(depth, random.Random(f"{seed}:{sym}:{depth}").randrange(10**6, 10**8))
+                view.refresh(market.snapshot(depth))
+                self.views[(sym, depth)] = view
+        self._skip: dict[str, int] = dict.fromkeys(self.by_venue, 0)
+        self._steps = 0
+        self._paused = False
+        self._clock: asyncio.Task[None] | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await super().start()
+        if self.autostep and self._clock is None:
+            self._clock = asyncio.get_running_loop().create_task(self._run_clock())
+
+    async def stop(self) -> None:
+        if self._clock is not None:
+            self._clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._clock
+            self._clock = None
+        await super().stop()
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}{WS_PATH}"
+
+    # -- market control ------------------------------------------------------------------------------------------
+    async def step(self, n: int = 1) -> None:
+        """Advance every symbol ``n`` steps now and queue the frames (also works while the clock runs)."""
+        for _ in range(n):
+            self._tick()
+
+    def pause(self) -> None:
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+
+    def skip_updates(self, n: int = 1) -> None:
+        """The next ``n`` deltas of every symbol's deep book topics take their ``u`` but are never sent: a gap."""
+        for symbol in self._skip:
+            self._skip[symbol] += n
+
+    def restart_books(self) -> None:
+        """A Bybit service restart: every book topic starts over at ``u = 1`` with a snapshot."""
+        for (sym, depth), view in self.views.items():
+            view.u = 1
+            self._broadcast_book(sym, depth, "snapshot", *view.levels())
+
+    # -- truth for tests -----------------------------------------------------------------------------------------
+    def market(self, symbol: str) -> MarketSim:
+        key = symbol.upper().replace("/", "-").replace("_", "-")
+        market = self.markets.get(key) or self.by_venue.get(key)
+        if market is None:
+            raise KeyError(f"{symbol!r} is not simulated; known: {', '.join(self.markets)}")
+        return market
+
+    def true_book(self, symbol: str, depth: int = 50) -> dict[str, dict[float, float]]:
+        """What a perfect ``orderbook.{depth}`` client holds now (the top ``depth`` levels), as floats."""
+        return self.views[(self.market(symbol).spec.venue_symbol, depth)].as_floats()
+
+    def last_update_id(self, symbol: str, depth: int = 50) -> int:
+        return self.views[(self.market(symbol).spec.venue_symbol, depth)].u
+
+    async def wait_for_pings(self, n: int) -> None:
+        await self._wait_until(lambda: self.pings_received >= n)
+
+    def notify(self) -> None:
+        self._notify()
+
+    # -- the clock -----------------------------------------------------------------------------------------------
+    async def _run_clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        while True:
+            deadline += self.interval
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            if not self._paused:
+                self._tick()
+            if loop.time() - deadline > 1.0:
+                deadline = loop.time()
+
+    def _event_time(self) -> int:
+        if self.start_time_ms is not None:
+            return self.start_time_ms + round(self._steps * self.interval * 1000)
+        return time.time_ns() // 1_000_000
+
+    def _tick(self) -> None:
+        self._steps += 1
+        ts = self._event_time()
+        for sym, market in self.by_venue.items():
+            step = market.step(ts)
+            if step.trades:
+                self._broadcast(f"publicTrade.{sym}", lambda s=step, m=market, n=sym: bw.trade_message(
+                    n, s.event_time, s.trades, m.spec))
+            self._publish_books(sym, market, ts)
+
+    def _publish_books(self, sym: str, market: MarketSim, ts: int) -> None:
+        skipping = self._skip[sym] > 0
+        skipped = False
+        for depth in bw.BOOK_DEPTHS:
+            view = self.views[(sym, depth)]
+            bids, asks = view.refresh(market.snapshot(depth))
+            if not bids and not asks:
+                continue
+            view.u += 1
+            if depth == 1:  # level 1 pushes the whole top each time (Bybit: "snapshot" resent for level 1)
+                self._broadcast_book(sym, depth, "snapshot", *view.levels(), ts=ts)
+            elif skipping:
+                skipped = True
+                self.faults.counts["skip_updates"] += 1
+            else:
+                self._broadcast_book(sym, depth, "delta", bids, asks, ts=ts)
+        if skipped:
+            self._skip[sym] -= 1
+
+    # -- fan-out -------------------------------------------------------------------------------------------------
+    def _broadcast_book(
+        self, sym: str, depth: int, kind: str, bids: list, asks: list, ts: int | None = None,
+        only: BybitSession | None = None,
+    ) -> None:
+        view = self.views[(sym, depth)]
+        seq = self.by_venue[sym].last_update_id
+        stamp = self._event_time() if ts is None else ts
+        topic = f"orderbook.{depth}.{sym}"
+        self._broadcast(topic, lambda: bw.book_message(topic, kind, stamp, sym, bids, asks, view.u, seq), only)
+
+    def _broadcast(self, topic: str, build: Callable[[], dict], only: BybitSession | None = None) -> None:
+        """Encode once, queue to every subscriber; while stalled the frame is lost, as in a real outage."""
+        sessions = [only] if only is not None else self.sessions
+        targets = [s for s in sessions if topic in s.subscriptions and s.open]  # type: ignore[attr-defined]
+        if not targets:
+            return
+        if self.faults.stalled:
+            self.faults.counts["stall"] += len(targets)
+            return
+        payload = orjson.dumps(build())
+        for session in targets:
+            session.push(payload)
+
+    def subscribed(self, session: BybitSession, topics: list[bw.Topic]) -> None:
+        """Right after the ack: a snapshot of each new book topic, to that client only."""
+        for topic in topics:
+            if topic.kind == "orderbook":
+                view = self.views[(topic.symbol, topic.depth)]
+                self._broadcast_book(topic.symbol, topic.depth, "snapshot", *view.levels(), only=session)
+        self.session_subscribed(session)
+
+    # -- REST ----------------------------------------------------------------------------------------------------
+    def is_rest(self, path: str) -> bool:
+        return path.startswith("/v5/market/")
+
+    def handle_rest(self, path: str, params: dict[str, str]) -> Response:
+        now = time.time_ns() // 1_000_000
+        if path == "/v5/market/time":
+            result = {"timeSecond": str(now // 1000), "timeNano": str(time.time_ns())}
+            return wire.json_response(200, bw.rest_body(result, now))
+        if path == "/v5/market/instruments-info":
+            if params.get("category") != "spot":
+                return wire.json_response(200, bw.rest_body({}, now, 10001, "params error: category invalid"))
+            specs = [m.spec for m in self.markets.values()]
+            if "symbol" in params:
+                specs = [s for s in specs if s.venue_symbol == params["symbol"]]
+            return wire.json_response(200, bw.rest_body(bw.instruments_info(specs), now))
+        return wire.json_response(404, {"retCode": 404, "retMsg": "Not Found"})
+
+    # -- WebSocket routing ---------------------------------------------------------------------------------------
+    def route_ws(self, path: str) -> bool | Response:
+        if urlsplit(path).path != WS_PATH:
+            return wire.json_response(404, {"retCode": 404, "retMsg": "Not Found"})
+        return True
+
+    def new_session(self, ws: ServerConnection, route: object) -> BybitSession:
+        return BybitSession(ws, self.faults, self.send_queue, self)

@@ -1,0 +1,324 @@
+"""``CoinbaseSim``: a deterministic Coinbase Advanced Trade market-data feed on loopback, with faults on demand.
+
+Adapters connect to it exactly as to ``wss://advanced-trade-ws.coinbase.com``: one channel per subscribe
+message, snapshots on subscribe (level2 is the FULL book in one frame), ``subscriptions`` acks, heartbeats every
+second, one ``sequence_num`` counter per connection across every channel, and the products listing over REST.
+The market is the shared seeded ``MarketSim``; this module keeps the per-connection numbering and fans steps out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Response
+
+from . import coinbase_wire as cw
+from . import wire
+from .base import SimServer, SimSession
+from .market import MarketSim, Step, SymbolSpec, spec_for
+
+__all__ = ["CoinbaseSim", "CoinbaseSession", "COINBASE_SPECS", "coinbase_spec"]
+
+COINBASE_SPECS: dict[str, SymbolSpec] = {
+    "BTC-USD": SymbolSpec("BTC", "USD", price_decimals=2, qty_decimals=8, tick=0.01, start_price=65000.0,
+                          wire_decimals=0),
+    "ETH-USD": SymbolSpec("ETH", "USD", price_decimals=2, qty_decimals=8, tick=0.01, start_price=1900.0,
+                          wire_decimals=0),
+}
+"""BTC-USD / ETH-USD grids as listed (``quote_increment`` 0.01, ``base_increment`` 0.00000001)."""
+
+SUBSCRIBE_WITHIN = 5.0
+"""Coinbase closes a connection that has not subscribed within 5 seconds."""
+MAX_MESSAGES_PER_SECOND = 8
+"""Unauthenticated messages per second (coinbase-app rate-limit page; another doc copy says 750)."""
+RECENT_TRADES = 50
+
+
+def coinbase_spec(symbol: str) -> SymbolSpec:
+    """The grid for ``symbol``; unknown pairs get the shared made-up spec, printed the Coinbase way."""
+    spec = COINBASE_SPECS.get(symbol.upper())
+    return spec if spec is not None else dataclasses.replace(spec_for(symbol), wire_decimals=0)
+
+
+class CoinbaseSession(SimSession):
+    """One client: its subscriptions by channel and its own ``sequence_num`` counter (from 0)."""
+
+    max_messages_per_second = MAX_MESSAGES_PER_SECOND
+
+    def __init__(self, ws: ServerConnection, sim: CoinbaseSim) -> None:
+        super().__init__(ws, sim.faults, sim.send_queue)
+        self.sim = sim
+        self.sequence = 0
+        self.subscriptions: dict[str, set[str]] = {}
+        self.skip_left = 0
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def follows(self, channel: str, product_id: str) -> bool:
+        return product_id in self.subscriptions.get(channel, ())
+
+    def send_event(self, channel: str, events: bytes, timestamp_ns: int | None = None) -> None:
+        """Number and queue one frame; while stalled it is numbered but lost, as frames are in a real outage."""
+        sequence = self.sequence
+        self.sequence += 1
+        if self.faults.stalled:
+            self.faults.counts["stall"] += 1
+            return
+        self.push(cw.envelope(channel, timestamp_ns or time.time_ns(), sequence, events))
+
+    def send_update(self, events: bytes, timestamp_ns: int) -> None:
+        """An ``l2_data`` update, unless updates are being skipped (the number is still used: a gap)."""
+        if self.skip_left > 0:
+            self.skip_left -= 1
+            self.sequence += 1
+            self.faults.counts["skip_updates"] += 1
+            return
+        self.send_event("l2_data", events, timestamp_ns)
+
+    async def run(self) -> None:
+        within = self.sim.subscribe_within
+        self._deadline = asyncio.get_running_loop().call_later(within, self._require_subscription)
+        try:
+            await super().run()
+        finally:
+            self._deadline.cancel()
+
+    def _require_subscription(self) -> None:
+        if not self.subscriptions:
+            self.close(1000, "subscription timeout")  # reason text is ours; the 5 s rule is documented
+
+    def handle(self, message: str | bytes) -> None:
+        try:
+            request = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            self.push(cw.error("Failure to parse request"))
+            return
+        problem = _request_problem(request, self.sim.markets)
+        if problem:
+            self.push(cw.error(problem))
+            return
+        channel, products = request["channel"], list(dict.fromkeys(request.get("product_ids") or []))
+        if request["type"] == "unsubscribe":
+            current = self.subscriptions.get(channel, set())
+            current.difference_update(products if channel != "heartbeats" else current)
+        else:
+            self._subscribe(channel, products)
+        acked = {channel: sorted(products) for channel, products in self.subscriptions.items()}
+        self.send_event("subscriptions", orjson.dumps([cw.subscriptions_event(acked)]))
+
+    def _subscribe(self, channel: str, products: list[str]) -> None:
+        if channel == "heartbeats":
+            self.subscriptions["heartbeats"] = {"heartbeats"}  # product_ids are ignored
+            return
+        current = self.subscriptions.setdefault(channel, set())
+        for product in products:
+            if product not in current:
+                current.add(product)
+                self.sim.send_snapshot(self, channel, product)
+
+
+def _request_problem(request: Any, markets: dict[str, MarketSim]) -> str:
+    """Why Coinbase would refuse this (un)subscribe request; '' when it is fine. Wording is ours."""
+    if not isinstance(request, dict) or request.get("type") not in ("subscribe", "unsubscribe"):
+        return "Failure to parse request: type must be subscribe or unsubscribe"
+    channel = request.get("channel")
+    if not isinstance(channel, str):
+        return "Failure to parse request: channel is required (one channel per message)"
+    if channel not in cw.CHANNELS:
+        return f"Failure to subscribe: unknown channel {channel}"
+    products = request.get("product_ids") or []
+    if not isinstance(products, list):
+        return "Failure to parse request: product_ids must be a list"
+    if channel != "heartbeats":
+        if not products:
+            return f"Failure to subscribe: product_ids required for {channel}"
+        unknown = [p for p in products if p not in markets]
+        if unknown:
+            return f"Failure to subscribe: unknown product_ids {unknown}"
+    return ""
+
+
+class CoinbaseSim(SimServer):
+    """Simulated Coinbase Advanced Trade: ``Feed([...], endpoints={"coinbase": sim})``.
+
+    With ``autostep`` one task steps every product each ``interval`` s; without it ``await sim.step(n)`` drives
+    the market by hand. ``levels`` per side sets the snapshot size (25,000 gives a ~5 MB frame, like the real one).
+    """
+
+    sessions: list[CoinbaseSession]  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        symbols: Iterable[str] = ("BTC-USD", "ETH-USD"),
+        seed: int = 0,
+        interval: float = 0.1,
+        levels: int = 200,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        autostep: bool = True,
+        *,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 60.0,
+        send_queue: int = 4096,
+        max_changes: int = 10,
+        trade_prob: float = 0.3,
+        subscribe_within: float = SUBSCRIBE_WITHIN,
+    ) -> None:
+        super().__init__(host, port, ping_interval, ping_timeout, send_queue)
+        self.interval = interval
+        self.subscribe_within = subscribe_within
+        self.autostep = autostep
+        self.markets: dict[str, MarketSim] = {}
+        for symbol in symbols:
+            spec = coinbase_spec(symbol)
+            self.markets[spec.canonical] = MarketSim(spec, seed, levels, max_changes, trade_prob)
+        self._recent: dict[str, deque[dict]] = {p: deque(maxlen=RECENT_TRADES) for p in self.markets}
+        self._last_price = {p: m.spec.price_str(round(m.spec.start_price * 10**m.spec.price_decimals))
+                            for p, m in self.markets.items()}
+        self._volume = dict.fromkeys(self.markets, 0.0)
+        self._steps = 0
+        self._per_second = max(1, round(1.0 / interval))
+        self._heartbeats = 0
+        self._started_ns = time.time_ns()
+        self._paused = False
+        self._clock: asyncio.Task[None] | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await super().start()
+        if self.autostep and self._clock is None:
+            self._clock = asyncio.get_running_loop().create_task(self._run_clock())
+
+    async def stop(self) -> None:
+        if self._clock is not None:
+            self._clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._clock
+            self._clock = None
+        await super().stop()
+
+    # -- market control and faults -------------------------------------------------------------------------------
+    async def step(self, n: int = 1) -> None:
+        """Advance every product ``n`` steps now and queue the frames (also works while the clock runs)."""
+        for _ in range(n):
+            self._tick()
+
+    def pause(self) -> None:
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+
+    def skip_updates(self, n: int = 1) -> None:
+        """Each connection's next ``n`` level2 updates take their ``sequence_num`` but are never sent: a gap."""
+        for session in self.sessions:
+            session.skip_left += n
+
+    def heartbeat(self) -> None:
+        """Send one heartbeat to every subscriber now (the clock does this once a second)."""
+        self._heartbeats += 1
+        now = time.time_ns()
+        event = orjson.dumps([cw.heartbeat_event(now, self._heartbeats, (now - self._started_ns) / 1e9)])
+        for session in self._followers("heartbeats", "heartbeats"):
+            session.send_event("heartbeats", event, now)
+
+    # -- truth for tests -----------------------------------------------------------------------------------------
+    def market(self, symbol: str) -> MarketSim:
+        key = symbol.upper().replace("/", "-").replace("_", "-")
+        if key not in self.markets:
+            raise KeyError(f"{symbol!r} is not simulated; known: {', '.join(self.markets)}")
+        return self.markets[key]
+
+    def true_book(self, symbol: str) -> dict[str, dict[float, float]]:
+        return self.market(symbol).true_book()
+
+    def recent_trades(self, symbol: str) -> list[dict]:
+        """The last trades as sent on ``market_trades`` (newest first, maker side), for checking clients."""
+        return list(self._recent[self.market(symbol).spec.canonical])
+
+    # -- the clock -----------------------------------------------------------------------------------------------
+    async def _run_clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        beats = 0
+        while True:
+            deadline += self.interval
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            if not self._paused:
+                self._tick()
+            beats += 1
+            if beats % self._per_second == 0:  # heartbeats go on while the market is paused
+                self.heartbeat()
+            if loop.time() - deadline > 1.0:
+                deadline = loop.time()
+
+    def _tick(self) -> None:
+        self._steps += 1
+        now = time.time_ns()
+        for product, market in self.markets.items():
+            self._publish(product, market.step(now // 1_000_000), now)
+
+    # -- fan-out -------------------------------------------------------------------------------------------------
+    def _followers(self, channel: str, product: str) -> list[CoinbaseSession]:
+        return [s for s in self.sessions if s.open and s.follows(channel, product)]
+
+    def _publish(self, product: str, step: Step, now: int) -> None:
+        """One step as Coinbase would send it: the level2 update, then the trades, then the new top of book."""
+        followers = self._followers("level2", product)
+        if followers and (step.bid_changes or step.ask_changes):
+            event = orjson.dumps([cw.l2_event("update", product, step.bid_changes, step.ask_changes, now)])
+            for session in followers:
+                session.send_update(event, now)
+        if step.trades:
+            trades = [cw.trade(product, t, now) for t in reversed(step.trades)]  # newest first, as Coinbase
+            self._recent[product].extendleft(reversed(trades))
+            self._last_price[product] = step.trades[-1].price
+            self._volume[product] += sum(float(t.qty) for t in step.trades)
+            event = orjson.dumps([cw.trades_event("update", trades)])
+            for session in self._followers("market_trades", product):
+                session.send_event("market_trades", event, now)
+        if step.tickers:
+            event = orjson.dumps([self._ticker("update", product)])
+            for session in self._followers("ticker", product):
+                session.send_event("ticker", event, now)
+
+    def _ticker(self, kind: str, product: str) -> dict:
+        top = self.market(product).snapshot(1)
+        (bid, bid_qty), (ask, ask_qty) = top["bids"][0], top["asks"][0]
+        volume = cw.number(f"{self._volume[product]:.8f}")
+        return cw.ticker_event(kind, product, self._last_price[product], (bid, bid_qty, ask, ask_qty), volume)
+
+    def send_snapshot(self, session: CoinbaseSession, channel: str, product: str) -> None:
+        """What Coinbase sends a new subscriber first: the full book, recent trades, or the current ticker."""
+        if channel == "level2":
+            book = self.market(product).snapshot(10**9)
+            event = cw.l2_event("snapshot", product, book["bids"], book["asks"], time.time_ns())
+            session.send_event("l2_data", orjson.dumps([event]))
+        elif channel == "market_trades":
+            event = cw.trades_event("snapshot", list(self._recent[product]))
+            session.send_event("market_trades", orjson.dumps([event]))
+        elif channel == "ticker":
+            session.send_event("ticker", orjson.dumps([self._ticker("snapshot", product)]))
+
+    # -- routing and REST ----------------------------------------------------------------------------------------
+    def route_ws(self, path: str) -> bool | Response:
+        if path.split("?")[0] in ("", "/"):
+            return True
+        return wire.json_response(404, {"error": "NOT_FOUND", "message": "Not Found"})
+
+    def new_session(self, ws: ServerConnection, route: Any) -> CoinbaseSession:
+        return CoinbaseSession(ws, self)
+
+    def handle_rest(self, path: str, params: dict[str, str]) -> Response:
+        if path == "/api/v3/brokerage/market/products":
+            specs = [m.spec for m in self.markets.values()]
+            return wire.json_response(200, cw.products_body(specs, self._last_price))
+        return wire.json_response(404, {"error": "NOT_FOUND", "message": "Not Found"})
+

@@ -1,0 +1,322 @@
+"""``OkxSim``: a deterministic OKX v5 public exchange on loopback, with faults on demand.
+
+Clients connect to ``sim.ws_url`` (``ws://host:port/ws/v5/public``) and speak OKX's protocol: ``subscribe`` /
+``unsubscribe`` requests acknowledged per argument, a ``books`` snapshot pushed on subscribe, then updates chained
+by ``prevSeqId`` -> ``seqId`` with a signed CRC32 ``checksum`` of the top 25 levels, ``trades`` and ``tickers``
+pushes, the text ``ping`` answered with ``pong``, and a connection closed after ``idle_timeout`` seconds with no
+frame either way (OKX's 30 s rule, as recollected). REST serves ``/api/v5/public/instruments`` and
+``/api/v5/public/time``. The market is the shared :class:`~livefeed.sim.market.MarketSim`; its update ids serve
+as ``seqId`` (increasing, not contiguous, like OKX's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Response
+
+from . import okx_wire, wire
+from .base import SimServer, SimSession
+from .faults import Faults
+from .market import MarketSim, Step, spec_for
+
+__all__ = ["OkxSim", "OkxSession"]
+
+_MAX_LEVELS = 400  # the ``books`` channel's depth
+
+
+class OkxSession(SimSession):
+    """One OKX client: its ``(channel, instId)`` subscriptions, ``ping``/``pong`` and the idle rule."""
+
+    def __init__(self, ws: ServerConnection, faults: Faults, queue_size: int, server: OkxSim) -> None:
+        super().__init__(ws, faults, queue_size)
+        self.server = server
+        self.subscriptions: set[tuple[str, str]] = set()
+        self.conn_id = f"{abs(hash((id(self), time.monotonic_ns()))) % 16**8:08x}"
+        self.pings = 0
+        self.last_activity = time.monotonic()
+
+    def push(self, frame: bytes) -> None:
+        self.last_activity = time.monotonic()
+        super().push(frame)
+
+    async def run(self) -> None:
+        idle = asyncio.get_running_loop().create_task(self._close_when_idle())
+        try:
+            await super().run()
+        finally:
+            idle.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await idle
+
+    async def _close_when_idle(self) -> None:
+        limit = self.server.idle_timeout
+        while self.open:
+            idle = time.monotonic() - self.last_activity
+            if idle >= limit:
+                self.server.faults.counts["idle_close"] = self.server.faults.counts.get("idle_close", 0) + 1
+                self.close(4004, f"No data received in {limit:g}s")  # code and wording: [U]
+                return
+            await asyncio.sleep(limit - idle)
+
+    def handle(self, message: str | bytes) -> None:
+        self.last_activity = time.monotonic()
+        if message in ("ping", b"ping"):
+            self.pings += 1
+            self.push(b"pong")
+            return
+        try:
+            request = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            self._reply(okx_wire.error("60012", f"Invalid request: {str(message)[:200]}", self.conn_id))
+            return
+        op = request.get("op") if isinstance(request, dict) else None
+        args = request.get("args") if isinstance(request, dict) else None
+        request_id = request.get("id") if isinstance(request, dict) else None
+        if op not in ("subscribe", "unsubscribe") or not isinstance(args, list) or not args:
+            self._reply(okx_wire.error("60012", f"Invalid request: {str(message)[:200]}", self.conn_id, request_id))
+            return
+        for arg in args:
+            self._one(op, arg, request_id)
+
+    def _one(self, op: str, arg: Any, request_id: str | None) -> None:
+        channel = arg.get("channel") if isinstance(arg, dict) else None
+        inst_id = arg.get("instId") if isinstance(arg, dict) else None
+        if channel not in okx_wire.CHANNELS or inst_id not in self.server.markets:
+            msg = f"Wrong URL or channel:{channel},instId:{inst_id} doesn't exist. Please use the correct URL, channel and parameters referring to API document."  # noqa: E501
+            self._reply(okx_wire.error("60018", msg, self.conn_id, request_id))
+            return
+        key = (channel, inst_id)
+        self._reply(okx_wire.ack(op, okx_wire.envelope(channel, inst_id), self.conn_id, request_id))
+        if op == "unsubscribe":
+            self.subscriptions.discard(key)
+            return
+        self.subscriptions.add(key)
+        if channel == "books":
+            self.push(self.server.snapshot_frame(inst_id))
+        self.server.session_subscribed(self)
+
+    def _reply(self, body: dict) -> None:
+        self.push(orjson.dumps(body))
+
+
+class OkxSim(SimServer):
+    """Simulated OKX v5 public: ``async with OkxSim() as sim: Feed(["okx:BTC-USDT"], endpoints={"okx": sim})``.
+
+    With ``autostep`` one task steps every symbol each ``interval`` s; without it ``await sim.step(n)`` drives
+    the market by hand. Faults beyond the shared ones: ``skip_updates(n)`` (a ``prevSeqId`` gap),
+    ``corrupt_checksum(n)`` and ``send_book_keepalive()`` (OKX's empty ``prevSeqId == seqId`` update).
+    """
+
+    sessions: list[OkxSession]  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        symbols: Iterable[str] = ("BTC-USDT", "ETH-USDT"),
+        seed: int = 0,
+        interval: float = 0.1,
+        levels: int = 150,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 60.0,
+        autostep: bool = True,
+        *,
+        send_queue: int = 4096,
+        max_changes: int = 10,
+        trade_prob: float = 0.3,
+        idle_timeout: float = 30.0,
+        start_time_ms: int | None = None,
+    ) -> None:
+        super().__init__(host, port, ping_interval, ping_timeout, send_queue)
+        self.seed = seed
+        self.interval = interval
+        self.autostep = autostep
+        self.idle_timeout = idle_timeout
+        self.start_time_ms = start_time_ms
+        self.markets: dict[str, MarketSim] = {}
+        for symbol in symbols:
+            spec = spec_for(symbol)
+            self.markets[spec.canonical] = MarketSim(spec, seed, levels, max_changes, trade_prob)
+        self.faults.counts.update({"corrupt_checksum": 0, "idle_close": 0})
+        self._seq = {inst: m.last_update_id for inst, m in self.markets.items()}
+        self._last_trade = {inst: (m.spec.price_str(0), m.spec.qty_str(0)) for inst, m in self.markets.items()}
+        self._skip = dict.fromkeys(self.markets, 0)
+        self._corrupt_left = 0
+        self._steps = 0
+        self._paused = False
+        self._clock: asyncio.Task[None] | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await super().start()
+        if self.autostep and self._clock is None:
+            self._clock = asyncio.get_running_loop().create_task(self._run_clock())
+
+    async def stop(self) -> None:
+        if self._clock is not None:
+            self._clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._clock
+            self._clock = None
+        await super().stop()
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}{okx_wire.WS_PATH}"
+
+    # -- market control ------------------------------------------------------------------------------------------
+    async def step(self, n: int = 1) -> None:
+        """Advance every symbol ``n`` steps now and queue the frames (also works while the clock runs)."""
+        for _ in range(n):
+            self._tick()
+
+    def pause(self) -> None:
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+
+    def skip_updates(self, n: int = 1) -> None:
+        """The next ``n`` book updates of every symbol are never sent: clients see a ``prevSeqId`` gap."""
+        for inst in self._skip:
+            self._skip[inst] += n
+
+    def corrupt_checksum(self, n: int = 1) -> None:
+        """The next ``n`` book updates (any symbol) carry a wrong checksum; levels and seqIds stay correct."""
+        self._corrupt_left += n
+
+    def send_book_keepalive(self) -> None:
+        """Push OKX's "no change" update to every ``books`` subscriber: empty sides, ``prevSeqId == seqId``."""
+        for inst, market in self.markets.items():
+            seq = self._seq[inst]
+            ts = self._event_time()
+            bids, asks = self._top_levels(market)
+            checksum = okx_wire.book_checksum(bids, asks)
+            self._broadcast("books", inst, lambda i=inst, s=seq, c=checksum, t=ts:
+                            okx_wire.book_push(i, "update", [], [], t, c, s, s))
+
+    # -- truth for tests -----------------------------------------------------------------------------------------
+    def market(self, symbol: str) -> MarketSim:
+        key = symbol.upper().replace("/", "-").replace("_", "-")
+        if key not in self.markets:
+            raise KeyError(f"{symbol!r} is not simulated; known: {', '.join(self.markets)}")
+        return self.markets[key]
+
+    def true_book(self, symbol: str) -> dict[str, dict[float, float]]:
+        return self.market(symbol).true_book()
+
+    def last_seq_id(self, symbol: str) -> int:
+        """The ``seqId`` of the last book message for ``symbol`` (sent or skipped)."""
+        return self._seq[self.market(symbol).spec.canonical]
+
+    # -- frames --------------------------------------------------------------------------------------------------
+    def snapshot_frame(self, inst_id: str) -> bytes:
+        """The ``books`` snapshot a new subscriber gets: the book now, ``prevSeqId`` -1, the current ``seqId``."""
+        market = self.markets[inst_id]
+        snap = market.snapshot(_MAX_LEVELS)
+        bids, asks = okx_wire.book_levels(snap["bids"]), okx_wire.book_levels(snap["asks"])
+        body = okx_wire.book_push(inst_id, "snapshot", bids, asks, self._event_time(),
+                                  okx_wire.book_checksum(bids, asks), -1, self._seq[inst_id])
+        return orjson.dumps(body)
+
+    @staticmethod
+    def _top_levels(market: MarketSim) -> tuple[list[list[str]], list[list[str]]]:
+        snap = market.snapshot(25)
+        return okx_wire.book_levels(snap["bids"]), okx_wire.book_levels(snap["asks"])
+
+    # -- the clock -----------------------------------------------------------------------------------------------
+    async def _run_clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        while True:
+            deadline += self.interval
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            if not self._paused:
+                self._tick()
+            if loop.time() - deadline > 1.0:
+                deadline = loop.time()  # after a long hiccup, resume the cadence instead of bursting
+
+    def _event_time(self) -> int:
+        if self.start_time_ms is not None:
+            return self.start_time_ms + round(self._steps * self.interval * 1000)
+        return time.time_ns() // 1_000_000
+
+    def _tick(self) -> None:
+        self._steps += 1
+        ts = self._event_time()
+        for inst, market in self.markets.items():
+            self._publish(inst, market, market.step(ts), ts)
+
+    def _publish(self, inst: str, market: MarketSim, step: Step, ts: int) -> None:
+        """Trades, then the book update, then the ticker if the top moved: one step's pushes in OKX's shapes."""
+        for t in step.trades:
+            self._last_trade[inst] = (t.price, t.qty)
+            self._broadcast("trades", inst, lambda t=t: okx_wire.trade_push(inst, t))
+        prev, self._seq[inst] = self._seq[inst], step.last_id
+        if self._skip[inst] > 0:
+            self._skip[inst] -= 1
+            self.faults.counts["skip_updates"] += 1
+        else:
+            self._broadcast("books", inst, lambda: self._update_body(inst, market, step, ts, prev))
+        if step.tickers:
+            last, last_sz = self._last_trade[inst]
+            open_px = market.spec.price_str(round(market.spec.start_price * 10**market.spec.price_decimals))
+            self._broadcast("tickers", inst, lambda: okx_wire.ticker_push(inst, step.tickers[-1], last, last_sz,
+                                                                          open_px, ts))
+
+    def _update_body(self, inst: str, market: MarketSim, step: Step, ts: int, prev: int) -> dict:
+        bids, asks = self._top_levels(market)
+        checksum = okx_wire.book_checksum(bids, asks)
+        if self._corrupt_left > 0:
+            self._corrupt_left -= 1
+            self.faults.counts["corrupt_checksum"] += 1
+            checksum ^= 0x5A5A
+        return okx_wire.book_push(inst, "update", okx_wire.book_levels(step.bid_changes),
+                                  okx_wire.book_levels(step.ask_changes), ts, checksum, prev, step.last_id)
+
+    def _broadcast(self, channel: str, inst: str, build: Callable[[], dict]) -> None:
+        """Encode once, queue to every subscriber; while stalled the frame is lost, as in a real outage."""
+        key = (channel, inst)
+        targets = [s for s in self.sessions if key in s.subscriptions and s.open]
+        if not targets:
+            return
+        if self.faults.stalled:
+            self.faults.counts["stall"] += len(targets)
+            return
+        payload = orjson.dumps(build())
+        for session in targets:
+            session.push(payload)
+
+    # -- routing and REST ----------------------------------------------------------------------------------------
+    def route_ws(self, path: str) -> bool | Response:
+        if urlsplit(path).path != okx_wire.WS_PATH:
+            return wire.json_response(404, {"msg": "Not Found", "code": "404"})
+        return True
+
+    def new_session(self, ws: ServerConnection, route: Any) -> OkxSession:
+        return OkxSession(ws, self.faults, self.send_queue, self)
+
+    def handle_rest(self, path: str, params: dict[str, str]) -> Response:
+        if path == "/api/v5/public/instruments":
+            return self._instruments(params)
+        if path == "/api/v5/public/time":
+            return wire.json_response(200, okx_wire.rest_body([{"ts": str(time.time_ns() // 1_000_000)}]))
+        return wire.json_response(404, {"msg": "Not Found", "code": "404"})
+
+    def _instruments(self, params: dict[str, str]) -> Response:
+        inst_type = params.get("instType", "")
+        if not inst_type:
+            body = okx_wire.rest_body([], "50014", "Parameter instType can not be empty.")
+            return wire.json_response(400, body)
+        specs = [m.spec for m in self.markets.values()] if inst_type == "SPOT" else []
+        if "instId" in params:
+            specs = [s for s in specs if s.canonical == params["instId"]]
+        return wire.json_response(200, okx_wire.rest_body(okx_wire.instruments(specs, 1_534_732_800_000)))

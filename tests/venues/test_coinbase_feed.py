@@ -1,0 +1,159 @@
+"""A real ``Feed`` against the Coinbase simulator: the local books equal the simulator's true books after start and
+after every injected fault, and each recovery is counted in ``feed.stats()`` / ``feed.book_stats()``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from livefeed import ConnectionOptions, Feed
+from livefeed.errors import UnknownSymbolError
+from livefeed.sim.coinbase import CoinbaseSim
+
+from ..conftest import until
+
+SYMBOLS = ("BTC-USD", "ETH-USD")
+FAST = ConnectionOptions(stale_after=1.0, backoff_initial=0.05, backoff_cap=0.2, ping_interval=None)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[CoinbaseSim]:
+    async with CoinbaseSim(symbols=SYMBOLS, seed=7, interval=0.01, send_queue=256) as server:
+        yield server
+
+
+@pytest.fixture
+async def feed(sim: CoinbaseSim) -> AsyncIterator[Feed]:
+    subs = [f"coinbase:{s}" for s in SYMBOLS]
+    async with Feed(subs, channels=["trades", "book", "ticker"], endpoints={"coinbase": sim}, connection=FAST) as f:
+        yield f
+
+
+def synced(feed: Feed) -> bool:
+    rows = feed.book_stats()
+    return bool(len(rows)) and bool(rows["synced"].all()) and bool((rows["deltas"] > 0).all())
+
+
+def stat(feed: Feed, column: str) -> int:
+    return int(feed.stats()[column].sum())
+
+
+async def assert_books_exact(feed: Feed, sim: CoinbaseSim) -> None:
+    """Pause the market, let the feed drain what is in flight, then compare every level of every book."""
+    await until(feed, lambda: synced(feed), what="books synced")
+    sim.pause()
+    try:
+        for symbol in SYMBOLS:
+            book = feed.books[("coinbase", symbol)]
+            await until(feed, lambda b=book, s=symbol: b.to_dict() == sim.true_book(s), timeout=5,
+                        what=f"{symbol} equal to the simulator's book")
+            assert not book.crossed
+    finally:
+        sim.resume()
+
+
+async def test_books_trades_and_tickers_match_the_simulator(feed: Feed, sim: CoinbaseSim) -> None:
+    await assert_books_exact(feed, sim)
+    await until(feed, lambda: len(feed.trades) > 0 and len(feed.tickers) > 0, what="trades and tickers")
+    trades = feed.trades.to_pandas()
+    assert set(trades["symbol"].astype(str)) <= set(SYMBOLS)
+    assert set(trades["side"].astype(str)) <= {"buy", "sell"} and (trades["size"] > 0).all()
+    tickers = feed.tickers.to_pandas()
+    assert (tickers["ask_price"] > tickers["bid_price"]).all()
+    assert stat(feed, "reconnects") == 0 and stat(feed, "gaps") == 0 and stat(feed, "malformed") == 0
+
+
+async def test_trade_sides_are_taker_sides(feed: Feed, sim: CoinbaseSim) -> None:
+    """Coinbase prints the maker's side; every trade the feed shows must carry the opposite (taker) side."""
+    await until(feed, lambda: len(feed.trades) >= 20, what="20 trades")
+    sim.pause()
+    sent = {t["trade_id"]: t["side"] for s in SYMBOLS for t in sim.recent_trades(s)}
+    trades = feed.trades.to_pandas()
+    seen = trades[trades["trade_id"].astype(str).isin(list(sent))]
+    assert len(seen) >= 10
+    for trade_id, side in zip(seen["trade_id"].astype(str), seen["side"].astype(str), strict=True):
+        assert side == {"BUY": "sell", "SELL": "buy"}[sent[trade_id]], trade_id
+    assert set(seen["side"].astype(str)) == {"buy", "sell"}
+
+
+async def test_dropped_connection_reconnects_and_resubscribes(feed: Feed, sim: CoinbaseSim) -> None:
+    await until(feed, lambda: synced(feed), what="books synced")
+    sim.drop_connections()
+    await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect")
+    await assert_books_exact(feed, sim)
+    assert stat(feed, "reconnects") >= 1
+    assert (feed.book_stats()["snapshots"] >= 2).all()  # rebuilt from the new connection's snapshot
+
+
+async def test_stall_trips_the_watchdog(feed: Feed, sim: CoinbaseSim) -> None:
+    await until(feed, lambda: synced(feed), what="books synced")
+    conn = feed._adapters[0].connections[0]
+    sim.stall(True)
+    async with asyncio.timeout(10):  # no events flow during a stall: follow the connection's own state
+        while conn.stats.stale_timeouts < 1 or conn.stats.state != "connected":
+            await conn.wait_state_change()
+    sim.stall(False)
+    assert sim.fault_counts["stall"] >= 1
+    await assert_books_exact(feed, sim)
+    assert conn.stats.reconnects >= 1
+
+
+async def test_sequence_gap_resyncs_without_reconnecting(feed: Feed, sim: CoinbaseSim) -> None:
+    await until(feed, lambda: synced(feed), what="books synced")
+    sim.skip_updates(2)
+    await until(feed, lambda: bool((feed.book_stats()["resyncs"] >= 1).all()), what="resync after the gap")
+    await assert_books_exact(feed, sim)
+    rows = feed.book_stats()
+    assert (rows["gaps"] >= 1).all() and (rows["snapshots"] >= 2).all()
+    assert stat(feed, "reconnects") == 0  # the socket stayed up; level2 was unsubscribed and resubscribed
+
+
+async def test_malformed_frames_are_counted_and_the_lost_numbers_resync(feed: Feed, sim: CoinbaseSim) -> None:
+    await until(feed, lambda: synced(feed), what="books synced")
+    sim.send_malformed(3)
+    await until(feed, lambda: stat(feed, "malformed") >= 3, what="malformed frames counted")
+    await until(feed, lambda: bool((feed.book_stats()["resyncs"] >= 1).all()), what="resync")
+    await assert_books_exact(feed, sim)
+    assert stat(feed, "reconnects") == 0
+
+
+async def test_refused_connections_back_off_then_recover(feed: Feed, sim: CoinbaseSim) -> None:
+    await until(feed, lambda: synced(feed), what="books synced")
+    sim.refuse_connections(0.5)
+    sim.drop_connections()
+    await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect after refusals")
+    assert sim.fault_counts["refuse_connections"] >= 1
+    assert "503" in feed.stats()["last_error"].iloc[0]
+    await assert_books_exact(feed, sim)
+
+
+async def test_slow_client_is_dropped_and_recovers(feed: Feed, sim: CoinbaseSim) -> None:
+    await until(feed, lambda: synced(feed), what="books synced")
+    sim.slow_client(0.05)
+    conn = feed._adapters[0].connections[0]
+    async with asyncio.timeout(20):
+        while sim.fault_counts["slow_client"] < 1:
+            await conn.wait_state_change()
+    sim.slow_client(0)
+    await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect after the slow-consumer drop")
+    await assert_books_exact(feed, sim)
+
+
+async def test_multi_megabyte_snapshot_through_the_feed() -> None:
+    async with (
+        CoinbaseSim(symbols=["BTC-USD"], seed=1, levels=25_000, interval=0.05) as big,
+        Feed(["coinbase:BTC-USD"], channels=["book"], endpoints={"coinbase": big}, connection=FAST) as feed,
+    ):
+        await until(feed, lambda: synced(feed), what="the full-depth book")
+        big.pause()
+        book = feed.books[("coinbase", "BTC-USD")]
+        await until(feed, lambda: book.to_dict() == big.true_book("BTC-USD"), timeout=5, what="equal books")
+        assert len(book) > 35_000 and stat(feed, "bytes") > 4 * 2**20
+
+
+async def test_unknown_product_fails_early_with_close_matches(sim: CoinbaseSim) -> None:
+    with pytest.raises(UnknownSymbolError, match="BTC-USD"):
+        async with Feed(["coinbase:BTC-USDX"], endpoints={"coinbase": sim}):
+            pass

@@ -1,0 +1,175 @@
+"""A real feed against the OKX simulator: the local book equals the simulator's true book after start and after
+every injected fault, and each recovery is counted in the stats."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from livefeed import ConnectionOptions, Feed
+from livefeed.errors import UnknownSymbolError
+from livefeed.sim.okx import OkxSim
+from livefeed.venues.base import AdapterOptions, VenueEndpoints
+from livefeed.venues.okx import OkxAdapter
+
+from ..conftest import until
+
+SYMBOLS = ("BTC-USDT", "ETH-USDT")
+FAST = ConnectionOptions(stale_after=1.0, backoff_initial=0.05, backoff_cap=0.2, ping_interval=None)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[OkxSim]:
+    async with OkxSim(symbols=SYMBOLS, seed=11, interval=0.01, send_queue=256) as server:
+        yield server
+
+
+@pytest.fixture
+async def feed(sim: OkxSim) -> AsyncIterator[Feed]:
+    subs = [f"okx:{s}" for s in SYMBOLS]
+    async with Feed(subs, channels=["trades", "book", "ticker"], endpoints={"okx": sim}, connection=FAST) as f:
+        yield f
+
+
+def synced(feed: Feed) -> bool:
+    rows = feed.book_stats()
+    return bool(len(rows)) and bool(rows["synced"].all()) and bool((rows["deltas"] > 0).all())
+
+
+def stat(feed: Feed, column: str) -> int:
+    return int(feed.stats()[column].sum())
+
+
+def book_stat(feed: Feed, column: str) -> int:
+    return int(feed.book_stats()[column].sum())
+
+
+async def assert_books_exact(feed: Feed, sim: OkxSim) -> None:
+    """Pause the market, let the feed catch up to the last seqId, then compare every level."""
+    await until(feed, lambda: synced(feed), what="books synced")
+    sim.pause()
+    for symbol in SYMBOLS:
+        last = sim.last_seq_id(symbol)
+        await until(feed, lambda s=symbol, n=last: feed.books[("okx", s)].sequence == n and synced(feed),
+                    what=f"{symbol} caught up to seqId {last}")
+        book = feed.book("okx", symbol)
+        assert book.to_dict() == sim.true_book(symbol)
+        assert not book.crossed
+    sim.resume()
+
+
+async def test_books_match_the_simulator(feed: Feed, sim: OkxSim) -> None:
+    await assert_books_exact(feed, sim)
+    await until(feed, lambda: len(feed.trades) > 0 and len(feed.tickers) > 0, what="trades and tickers")
+    trades = feed.trades.to_pandas()
+    assert set(trades["symbol"].astype(str)) <= set(SYMBOLS)
+    assert set(trades["side"].astype(str)) <= {"buy", "sell"}
+    tickers = feed.tickers.to_pandas()
+    assert (tickers["ask_price"] > tickers["bid_price"]).all()
+    assert stat(feed, "reconnects") == 0 and book_stat(feed, "gaps") == 0 and book_stat(feed, "checksum_failures") == 0
+
+
+async def test_unknown_symbol_fails_early_with_close_matches(sim: OkxSim) -> None:
+    with pytest.raises(UnknownSymbolError, match="BTC-USDT"):
+        async with Feed(["okx:BTC-USDC"], endpoints={"okx": sim}, connection=FAST):
+            pass
+
+
+async def test_dropped_connection_reconnects_and_resyncs(feed: Feed, sim: OkxSim) -> None:
+    await until(feed, lambda: synced(feed), what="books synced")
+    sim.drop_connections()
+    await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect")
+    await assert_books_exact(feed, sim)
+    assert stat(feed, "reconnects") >= 1
+    assert (feed.book_stats()["snapshots"] >= 2).all()  # a fresh snapshot came with the new subscription
+
+
+async def test_stall_trips_the_watchdog(feed: Feed, sim: OkxSim) -> None:
+    await until(feed, lambda: synced(feed), what="books synced")
+    conn = feed._adapters[0].connections[0]
+    sim.stall(True)
+    async with asyncio.timeout(10):  # no events flow during a stall: follow the connection's own state instead
+        while conn.stats.stale_timeouts < 1 or conn.stats.state != "connected":
+            await conn.wait_state_change()
+    assert sim.fault_counts["stall"] >= 1
+    sim.stall(False)
+    await assert_books_exact(feed, sim)
+    assert conn.stats.reconnects >= 1
+
+
+async def test_sequence_gap_resubscribes_without_reconnecting(feed: Feed, sim: OkxSim) -> None:
+    await until(feed, lambda: synced(feed), what="books synced")
+    sim.skip_updates(2)
+    await until(feed, lambda: (feed.book_stats()["gaps"] >= 1).all(), what="gaps seen")
+    await assert_books_exact(feed, sim)
+    rows = feed.book_stats()
+    assert (rows["resyncs"] >= 1).all() and (rows["snapshots"] >= 2).all()
+    assert stat(feed, "reconnects") == 0  # the socket stayed up; only the channel was resubscribed
+
+
+async def test_corrupt_checksum_resubscribes_without_reconnecting(feed: Feed, sim: OkxSim) -> None:
+    await until(feed, lambda: synced(feed), what="books synced")
+    sim.corrupt_checksum(1)
+    await until(feed, lambda: book_stat(feed, "checksum_failures") == 1, what="checksum failure")
+    await assert_books_exact(feed, sim)
+    assert book_stat(feed, "resyncs") >= 1 and book_stat(feed, "gaps") == 0
+    assert stat(feed, "reconnects") == 0
+    assert sim.fault_counts["corrupt_checksum"] == 1
+
+
+async def test_malformed_frames_are_counted_not_fatal(feed: Feed, sim: OkxSim) -> None:
+    await until(feed, lambda: synced(feed), what="books synced")
+    sim.send_malformed(3)
+    await until(feed, lambda: stat(feed, "malformed") >= 3, what="malformed frames counted")
+    applied = feed.book_stats()["deltas"].to_numpy()
+    await until(feed, lambda: bool((feed.book_stats()["deltas"].to_numpy() >= applied + 2).all()), what="more diffs")
+    assert stat(feed, "reconnects") == 0
+    await assert_books_exact(feed, sim)
+
+
+async def test_refused_connections_back_off_then_recover(feed: Feed, sim: OkxSim) -> None:
+    await until(feed, lambda: synced(feed), what="books synced")
+    sim.refuse_connections(0.5)
+    sim.drop_connections()
+    await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect after refusals")
+    assert sim.fault_counts["refuse_connections"] >= 1
+    assert "503" in feed.stats()["last_error"].iloc[0]
+    await assert_books_exact(feed, sim)
+
+
+async def test_slow_client_is_dropped_and_recovers(feed: Feed, sim: OkxSim) -> None:
+    await until(feed, lambda: synced(feed), what="books synced")
+    sim.slow_client(0.05)
+    conn = feed._adapters[0].connections[0]
+    async with asyncio.timeout(20):
+        while sim.fault_counts["slow_client"] < 1:
+            await conn.wait_state_change()
+    sim.slow_client(0)
+    await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect after the slow-consumer drop")
+    await assert_books_exact(feed, sim)
+
+
+async def test_text_ping_keeps_a_quiet_connection_open() -> None:
+    """With no market data at all, only the adapter's ``ping`` frames keep OKX's idle rule from closing it."""
+    async with OkxSim(symbols=["BTC-USDT"], autostep=False, idle_timeout=0.3) as sim:
+        adapter = OkxAdapter(
+            ["BTC-USDT"], ["book"], lambda _event: None, endpoints=VenueEndpoints(sim.ws_url, sim.rest_url),
+            options=AdapterOptions(connection=ConnectionOptions(stale_after=5.0, ping_interval=None)), ping_after=0.05,
+        )
+        task = asyncio.create_task(adapter.run())
+        try:
+            await sim.wait_for_connections(1)
+            session = sim.sessions[0]
+            async with asyncio.timeout(5):
+                while session.pings < 12:  # 12 pings at 0.05 s span twice the 0.3 s idle limit
+                    await asyncio.sleep(0.05)
+            assert session.open and sim.fault_counts["idle_close"] == 0
+            assert adapter.connections[0].stats.connects == 1 and adapter.sync["BTC-USDT"].snapshots == 1
+        finally:
+            await adapter.close()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
