@@ -3,6 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from livefeed.frames import RollingFrame
 
@@ -59,3 +61,20 @@ def test_bad_definitions_fail_clearly() -> None:
         RollingFrame(COLUMNS, capacity=0)
     with pytest.raises(ValueError, match="unknown column kinds"):
         RollingFrame({"x": "decimal"})
+
+
+@settings(max_examples=60, deadline=None)
+@given(capacity=st.integers(1, 700), ops=st.lists(st.one_of(st.integers(1, 600), st.just(0)), max_size=12))
+def test_batched_appends_match_a_plain_list(capacity: int, ops: list[int]) -> None:
+    """Rows are buffered and written in batches; whatever the interleaving of appends (n > 0) and reads (0),
+    the frame reads back exactly the last ``capacity`` rows of a plain list."""
+    frame = RollingFrame({"n": "int", "venue": "category"}, capacity=capacity)
+    reference: list[int] = []
+    for op in ops:
+        for _ in range(op):
+            frame.append((len(reference), f"v{len(reference) % 3}"))
+            reference.append(len(reference))
+        df = frame.to_pandas()
+        assert list(df["n"]) == reference[-capacity:]
+        assert list(df["venue"].astype(str)) == [f"v{i % 3}" for i in reference[-capacity:]]
+        assert frame.total == len(reference)

@@ -19,6 +19,7 @@ NAT = np.iinfo(np.int64).min
 """Stored in a time column for "no time" (e.g. a venue that sends no exchange timestamp); reads back as NaT."""
 
 _KINDS = {"time", "float", "int", "category", "object"}
+_BATCH = 256  # rows buffered before they are written into the columns
 
 
 class RollingFrame:
@@ -41,6 +42,8 @@ class RollingFrame:
             i: {} for i, kind in enumerate(columns.values()) if kind == "category"
         }
         self._total = 0
+        self._pending: list[Sequence[object]] = []
+        self._width = len(self.kinds)
         self._lock = threading.Lock()
 
     @staticmethod
@@ -60,41 +63,68 @@ class RollingFrame:
     @property
     def total(self) -> int:
         """Rows appended since creation (or ``clear``), including those rolled out."""
-        return self._total
+        return self._total + len(self._pending)
 
     @property
     def rolled_out(self) -> int:
-        return max(0, self._total - self.capacity)
+        return max(0, self.total - self.capacity)
 
     def __len__(self) -> int:
-        return min(self._total, self.capacity)
+        return min(self.total, self.capacity)
 
     def __repr__(self) -> str:
-        return f"<RollingFrame rows={len(self)}/{self.capacity} total={self._total} columns={self.columns}>"
+        return f"<RollingFrame rows={len(self)}/{self.capacity} total={self.total} columns={self.columns}>"
 
     def append(self, row: Sequence[object]) -> None:
-        """Append one row, values in column order. Runs on the hot path: keep it cheap."""
+        """Append one row, values in column order. On the hot path: rows are buffered and written to the
+        columns in batches (a per-row numpy write per column costs ~10x a list append)."""
+        if len(row) != self._width:
+            raise ValueError(f"row has {len(row)} values, frame has {self._width} columns {self.columns}")
         with self._lock:
-            slot = self._total % self.capacity
-            codes = self._codes
-            for i, (array, value) in enumerate(zip(self._arrays, row, strict=True)):
-                if i in codes:
-                    table = codes[i]
-                    code = table.get(value)  # type: ignore[arg-type]
-                    if code is None:
-                        code = table[value] = len(table)  # type: ignore[index]
-                    array[slot] = code
-                else:
-                    array[slot] = NAT if value is None else value
-            self._total += 1
+            pending = self._pending
+            pending.append(row)
+            if len(pending) >= _BATCH:
+                self._flush()
 
     def clear(self) -> None:
         with self._lock:
             self._total = 0
+            self._pending = []
+
+    def _flush(self) -> None:
+        """Write the buffered rows into the ring (caller holds the lock)."""
+        rows, self._pending = self._pending, []
+        if not rows:
+            return
+        cap = self.capacity
+        if len(rows) > cap:
+            self._total += len(rows) - cap
+            rows = rows[-cap:]
+        count = len(rows)
+        start = self._total % cap
+        first = min(count, cap - start)  # rows that fit before the ring wraps
+        columns = zip(*rows, strict=True)
+        for i, (kind, array, column) in enumerate(zip(self.kinds.values(), self._arrays, columns, strict=True)):
+            if kind == "category":
+                table = self._codes[i]
+                values = np.fromiter((table[v] if v in table else table.setdefault(v, len(table)) for v in column),
+                                     dtype=np.int32, count=count)
+            elif kind == "time":
+                values = np.fromiter((NAT if v is None else v for v in column), dtype=np.int64, count=count)
+            elif kind == "object":
+                values = np.empty(count, dtype=object)
+                values[:] = column
+            else:
+                values = np.asarray(column, dtype=array.dtype)
+            array[start : start + first] = values[:first]
+            if first < count:
+                array[: count - first] = values[first:]
+        self._total += count
 
     def _ordered(self, since: int | None = None) -> tuple[list[np.ndarray], int]:
         """Copies of the columns, oldest row first; ``since`` keeps only rows with index >= since."""
         with self._lock:
+            self._flush()
             total, cap = self._total, self.capacity
             first = max(0, total - cap) if since is None else max(since, total - cap, 0)
             count = total - first

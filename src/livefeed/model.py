@@ -4,6 +4,9 @@ Every adapter turns venue frames into these types, so consumers (books, frames, 
 venue's wire format. Times are integer nanoseconds since the Unix epoch (UTC); ``exchange_ts`` is the venue's
 own event time (``None`` when the venue does not send one), ``receipt_ts`` is when livefeed read the frame.
 Prices and sizes are float64 for analysis.
+
+Events are plain slotted dataclasses, not frozen ones: a frozen dataclass's ``__init__`` sets every field through
+``object.__setattr__`` and costs ~8x as much to build, once per message on the hot path. Treat them as immutable.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ class Side(StrEnum):
     SELL = "sell"
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Trade:
     venue: str
     symbol: str
@@ -37,7 +40,7 @@ class Trade:
     sequence: int | None = None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class BookSnapshot:
     """A full replacement of the book's state; bids best (highest) first, asks best (lowest) first."""
 
@@ -50,7 +53,7 @@ class BookSnapshot:
     sequence: int | None = None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class BookDelta:
     """Absolute new sizes for the levels that changed; size 0 removes a level.
 
@@ -68,7 +71,7 @@ class BookDelta:
     first_sequence: int | None = None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Ticker:
     """Best bid and ask as the venue publishes them (e.g. Binance ``bookTicker``)."""
 
