@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import difflib
 import logging
 import time
@@ -117,6 +118,11 @@ class Feed:
         keep-alive and recovery settings (:class:`~livefeed.connection.ConnectionOptions`).
     validate:
         check symbols against the venue's listing on start (one REST call per venue).
+    venue_options:
+        per venue, settings its adapter takes, e.g. ``{"kraken": {"depth": 25}, "okx": {"ping_after": 15}}``.
+    raw_capture:
+        a directory (or a :class:`~livefeed.sinks.raw.RawCapture`) to record every raw frame and REST body into,
+        for ``livefeed replay``.
     """
 
     def __init__(
@@ -130,6 +136,8 @@ class Feed:
         validate: bool = True,
         event_queue_size: int = 100_000,
         sinks: Iterable[Sink] = (),
+        venue_options: Mapping[str, Mapping[str, Any]] | None = None,
+        raw_capture: str | Path | Any | None = None,
     ) -> None:
         if isinstance(subscriptions, str):
             subscriptions = [subscriptions]
@@ -145,7 +153,21 @@ class Feed:
             venue: VenueEndpoints.from_value(endpoints[venue], adapter_class(venue).default_endpoints)
             for venue in endpoints
         }
-        self._adapter_options = AdapterOptions(connection=connection or ConnectionOptions())
+        connection = connection or ConnectionOptions()
+        self.raw_capture = None
+        """The :class:`~livefeed.sinks.raw.RawCapture` recording every raw frame, when ``raw_capture`` is given."""
+        if raw_capture is not None:
+            from .sinks.raw import RawCapture
+
+            capture = raw_capture if isinstance(raw_capture, RawCapture) else RawCapture(raw_capture)
+            connection = dataclasses.replace(connection, tap=capture.tap)
+            self.raw_capture = capture
+            sinks = [*sinks, capture]
+        self._adapter_options = AdapterOptions(connection=connection)
+        self._venue_options = {venue: dict(opts) for venue, opts in (venue_options or {}).items()}
+        unknown = set(self._venue_options) - set(VENUES)
+        if unknown:
+            raise UnknownVenueError(f"venue_options given for unknown venue(s) {sorted(unknown)}")
         self.validate = validate
         self.trades = RollingFrame(TRADE_COLUMNS, capacity)
         self.top_of_book = RollingFrame(TOP_OF_BOOK_COLUMNS, capacity)
@@ -230,6 +252,7 @@ class Feed:
             adapter_class(venue)(
                 symbols, self.channels, self._emit,
                 endpoints=self._endpoints.get(venue), options=self._adapter_options,
+                **self._venue_options.get(venue, {}),
             )
             for venue, symbols in by_venue.items()
         ]
@@ -395,6 +418,15 @@ class Feed:
                 rows.append(row)
         frame = pd.DataFrame(rows)
         return frame.set_index("connection") if rows else frame
+
+    def serve_metrics(self, port: int = 9464, host: str = "127.0.0.1") -> Any:
+        """Serve this feed's health as Prometheus metrics on ``http://host:port/metrics`` (see ``livefeed.metrics``).
+
+        Returns the :class:`~livefeed.metrics.MetricsServer` (``.url``, ``.close()``); ``port=0`` picks a free port.
+        """
+        from .metrics import serve_metrics
+
+        return serve_metrics(self, port=port, host=host)
 
     def book_stats(self) -> pd.DataFrame:
         """One row per book: synced, snapshots, deltas applied, stale events, gaps, resyncs, last update id."""

@@ -1,17 +1,40 @@
-"""Protocol-faithful local exchanges: a seeded Binance spot simulator and a replay server for real captures.
+"""Protocol-faithful local exchanges: seeded simulators of Binance, Coinbase, Kraken, Bybit and OKX, and a replay
+server for real Binance captures.
 
-Both serve REST and WebSocket on one loopback port with Binance's URLs, payloads and limits, so the real
-adapters run against them unchanged in tests, the demo and the benchmarks.
+Each serves REST and WebSocket on one loopback port with its venue's URLs, payloads, sequence numbers, checksums
+and limits, so the real adapters run against them unchanged in tests, the demo and the benchmarks.
+``SIMULATORS`` maps a venue name to its simulator class.
 """
 
 from __future__ import annotations
 
+from .base import SimServer, SimSession
 from .binance import BinanceSim
+from .bybit import BybitSim
+from .coinbase import CoinbaseSim
 from .faults import FAULT_NAMES
+from .kraken import KrakenSim
 from .market import DEFAULT_SPECS, BookTicker, MarketSim, Step, SymbolSpec, TradePrint, spec_for
+from .okx import OkxSim
 from .replay import DEFAULT_RECORDING, BinanceReplay
 
+SIMULATORS: dict[str, type[SimServer]] = {
+    "binance": BinanceSim,
+    "coinbase": CoinbaseSim,
+    "kraken": KrakenSim,
+    "bybit": BybitSim,
+    "okx": OkxSim,
+}
+"""Venue name -> simulator class; every one takes ``symbols=``, ``seed=``, ``interval=``, ``levels=``."""
+
 __all__ = [
+    "SIMULATORS",
+    "SimServer",
+    "SimSession",
+    "BybitSim",
+    "CoinbaseSim",
+    "KrakenSim",
+    "OkxSim",
     "DEFAULT_RECORDING",
     "DEFAULT_SPECS",
     "FAULT_NAMES",

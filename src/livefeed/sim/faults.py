@@ -18,7 +18,9 @@ FAULT_NAMES = (
     "send_malformed",  # frames replaced by garbage / truncated JSON
     "refuse_connections",  # WebSocket upgrades answered with HTTP 503
     "slow_client",  # connections closed 1008 because their send queue overflowed
-    "rate_limit",  # connections closed 1008 for more than 5 incoming messages per second
+    "rate_limit",  # connections closed 1008 for more than the venue's incoming messages per second
+    "corrupt_checksum",  # book messages sent with a wrong checksum (Kraken, OKX)
+    "idle_timeout",  # connections closed for sending nothing for the venue's idle limit (Bybit, OKX)
 )
 
 
