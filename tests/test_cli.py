@@ -1,4 +1,4 @@
-"""The main job, as a user runs it: ``livefeed demo`` against the simulator, exporting Parquet at the end."""
+"""The main job, as a user runs it: ``livefeed demo`` against all five simulators, exporting Parquet at the end."""
 
 from __future__ import annotations
 
@@ -18,10 +18,12 @@ def test_demo_runs_offline_and_exports(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "BTC-USDT" in result.stdout and "msgs/s" in result.stdout
+    assert "consolidated BTC-USD" in result.stdout and "summary:" in result.stdout
     trades = pd.read_parquet(out / "trades.parquet")
     top = pd.read_parquet(out / "top_of_book.parquet")
     assert len(trades) > 0 and len(top) > 0
-    assert set(top["symbol"].astype(str)) == {"BTC-USDT", "ETH-USDT"}
+    assert set(top["venue"].astype(str)) == {"binance", "coinbase", "kraken", "bybit", "okx"}
+    assert {"BTC-USD", "ETH-USD", "BTC-USDT", "ETH-USDT"} <= set(top["symbol"].astype(str))
     assert str(top["ts"].dtype) == "datetime64[ns, UTC]"
     assert (top["ask_price"] > top["bid_price"]).all()
     last_lines = result.stdout.strip().splitlines()

@@ -1,4 +1,6 @@
-"""``livefeed demo``: a feed against the local simulators (or the real venues) with live figures in the terminal."""
+"""``livefeed demo``: one feed on all five venues' simulators (or the real venues) with live figures in the
+terminal: per book best bid / ask, spread, trades/s, gaps and resyncs; messages/s and reconnects; the consolidated
+cross-venue BTC quote."""
 
 from __future__ import annotations
 
@@ -9,14 +11,19 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ..feed import Feed
 from ..model import Event, Trade
+from ..venues import VENUES
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "MARKET_VENUES", "default_subscriptions"]
 
 FAULTS = ("drop", "stall", "gap", "malformed", "refuse", "slow")
+MARKET_VENUES = ("binance", "coinbase", "kraken", "bybit", "okx")
+_USD_VENUES = {"coinbase", "kraken"}  # quote in USD; the others in USDT
 
 
 def _parse_fault(text: str) -> tuple[str, float]:
@@ -29,40 +36,65 @@ def _parse_fault(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"fault time must be seconds, e.g. {name}@5") from None
 
 
+def _parse_venues(text: str) -> list[str]:
+    venues = [v.strip().lower() for v in text.split(",") if v.strip()]
+    unknown = [v for v in venues if v not in MARKET_VENUES]
+    if unknown or not venues:
+        raise argparse.ArgumentTypeError(f"unknown venue(s) {unknown}; choose from {', '.join(MARKET_VENUES)}")
+    return venues
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    demo = sub.add_parser("demo", help="stream from the local simulator (or --live) and show live figures")
-    demo.add_argument("--symbols", default="BTC-USDT,ETH-USDT", help="comma-separated BASE-QUOTE symbols")
+    demo = sub.add_parser("demo", help="stream from the local simulators (or --live) and show live figures")
+    demo.add_argument("--venues", type=_parse_venues, default=list(MARKET_VENUES),
+                      help=f"comma-separated venues (default: all of {','.join(MARKET_VENUES)})")
+    demo.add_argument("--symbols", default="BTC,ETH",
+                      help="comma-separated bases (quoted in USD on coinbase/kraken, USDT elsewhere) "
+                           "or full BASE-QUOTE symbols")
     demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: Ctrl-C)")
     demo.add_argument("--export", type=Path, default=None, metavar="DIR", help="write captured frames as Parquet")
-    demo.add_argument("--live", action="store_true", help="connect to the real exchange instead of the simulator")
+    demo.add_argument("--live", action="store_true", help="connect to the real exchanges instead of the simulators")
     demo.add_argument("--seed", type=int, default=1, help="simulator seed")
     demo.add_argument("--interval", type=float, default=0.1, help="simulator step interval in seconds")
     demo.add_argument("--fault", action="append", type=_parse_fault, default=[], metavar="NAME[@SECONDS]",
-                      help=f"inject a simulator fault at a time: {', '.join(FAULTS)} (repeatable)")
+                      help=f"inject a fault into every simulator at a time: {', '.join(FAULTS)} (repeatable)")
 
 
 def run(args: argparse.Namespace) -> int:
     return asyncio.run(_demo(args))
 
 
-async def _demo(args: argparse.Namespace) -> int:
-    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
-    subscriptions = [f"binance:{s}" for s in symbols]
-    async with contextlib.AsyncExitStack() as stack:
-        endpoints = {}
-        sim = None
-        if not args.live:
-            from ..sim import BinanceSim
+def default_subscriptions(venues: Sequence[str], symbols: str) -> dict[str, list[str]]:
+    """Per venue, the symbols to follow: ``BTC`` becomes ``BTC-USD`` on USD venues and ``BTC-USDT`` elsewhere."""
+    out: dict[str, list[str]] = {}
+    for venue in venues:
+        quote = "USD" if venue in _USD_VENUES else "USDT"
+        out[venue] = [s if "-" in s else f"{s}-{quote}" for s in (x.strip().upper() for x in symbols.split(",")) if s]
+    return out
 
-            sim = await stack.enter_async_context(BinanceSim(symbols=symbols, seed=args.seed, interval=args.interval))
-            endpoints["binance"] = sim
-            print(f"simulator on {sim.ws_url} (seed {args.seed}); --live for the real exchange", flush=True)
+
+async def _demo(args: argparse.Namespace) -> int:
+    by_venue = default_subscriptions(args.venues, args.symbols)
+    subscriptions = [f"{venue}:{symbol}" for venue, symbols in by_venue.items() for symbol in symbols]
+    async with contextlib.AsyncExitStack() as stack:
+        endpoints: dict[str, Any] = {}
+        sims: list[Any] = []
+        if not args.live:
+            from ..sim import SIMULATORS
+
+            for venue, symbols in by_venue.items():
+                sim = SIMULATORS[venue](symbols=symbols, seed=args.seed, interval=args.interval)  # type: ignore[call-arg]
+                await stack.enter_async_context(sim)
+                endpoints[venue] = sim
+                sims.append(sim)
+                print(f"{venue:<9} simulator on {sim.ws_url}", flush=True)
+            print(f"(seed {args.seed}; --live connects to the real exchanges)", flush=True)
         feed = Feed(subscriptions, channels=["trades", "book", "ticker"], endpoints=endpoints)
-        trade_counts: Counter[str] = Counter()
+        trade_counts: Counter[tuple[str, str]] = Counter()
 
         def count(event: Event) -> None:
             if type(event) is Trade:
-                trade_counts[event.symbol] += 1
+                trade_counts[(event.venue, event.symbol)] += 1
 
         feed.add_callback(count)
         await stack.enter_async_context(feed)
@@ -71,10 +103,10 @@ async def _demo(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-        if sim is not None:
-            for name, at in args.fault:
-                loop.call_later(at, _inject, sim, name)
-        await _show(feed, trade_counts, stop, args.duration)
+        for name, at in args.fault:
+            loop.call_later(at, _inject, sims, name)
+        summary = await _show(feed, trade_counts, stop, args.duration)
+        print(summary)
         if args.export is not None:
             written = feed.export(args.export)
             for name, path in written.items():
@@ -82,56 +114,71 @@ async def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _inject(sim: object, name: str) -> None:
+def _inject(sims: list[Any], name: str) -> None:
     print(f"\n>>> injecting fault: {name}", flush=True)
-    if name == "drop":
-        sim.drop_connections()  # type: ignore[attr-defined]
-    elif name == "stall":
-        sim.stall(True)  # type: ignore[attr-defined]
-        asyncio.get_running_loop().call_later(40.0, sim.stall, False)  # type: ignore[attr-defined]
-    elif name == "gap":
-        sim.skip_updates(2)  # type: ignore[attr-defined]
-    elif name == "malformed":
-        sim.send_malformed(1)  # type: ignore[attr-defined]
-    elif name == "refuse":
-        sim.refuse_connections(3.0)  # type: ignore[attr-defined]
-    elif name == "slow":
-        sim.slow_client(0.05)  # type: ignore[attr-defined]
+    for sim in sims:
+        if name == "drop":
+            sim.drop_connections()
+        elif name == "stall":
+            sim.stall(True)
+            asyncio.get_running_loop().call_later(40.0, sim.stall, False)
+        elif name == "gap":
+            sim.skip_updates(2)
+        elif name == "malformed":
+            sim.send_malformed(1)
+        elif name == "refuse":
+            sim.refuse_connections(3.0)
+        elif name == "slow":
+            sim.slow_client(0.05)
 
 
-async def _show(feed: Feed, trade_counts: Counter[str], stop: asyncio.Event, duration: float | None) -> None:
+def _fmt(value: float | None, width: int) -> str:
+    return f"{value:>{width}.2f}" if value is not None else f"{'-':>{width}}"
+
+
+async def _show(feed: Feed, trade_counts: Counter[tuple[str, str]], stop: asyncio.Event,
+                duration: float | None) -> str:
     started = time.monotonic()
+    cpu_started = time.process_time()
     last_messages = 0
-    last_trades: Counter[str] = Counter()
+    last_trades: Counter[tuple[str, str]] = Counter()
     last_t = started
     tty = sys.stdout.isatty()
     drawn = 0
+    usd_venues = {sub.venue for sub in feed.subscriptions}
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
         now = time.monotonic()
-        elapsed = now - last_t
+        elapsed = max(now - last_t, 1e-9)
         last_t = now
         stats = feed.stats()
         messages = int(stats["messages"].sum()) if len(stats) else 0
         msg_rate = (messages - last_messages) / elapsed
         last_messages = messages
         reconnects = int(stats["reconnects"].sum()) if len(stats) else 0
-        sync = {row["symbol"]: row for row in feed.book_stats().to_dict("records")}
+        malformed = int(stats["malformed"].sum()) if len(stats) else 0
+        sync = {(row["venue"], row["symbol"]): row for row in feed.book_stats().to_dict("records")}
         lines = [f"livefeed demo  t={now - started:6.1f}s  msgs/s={msg_rate:8.1f}  reconnects={reconnects}  "
-                 f"malformed={int(stats['malformed'].sum()) if len(stats) else 0}"]
-        lines.append(f"{'symbol':<10} {'bid':>12} {'ask':>12} {'spread':>9} {'trades/s':>9} {'gaps':>5} {'resyncs':>7}")
+                 f"malformed={malformed}"]
+        lines.append(f"{'venue':<9} {'symbol':<10} {'bid':>10} {'ask':>10} {'spread':>7} {'trades/s':>8} "
+                     f"{'gaps':>5} {'resyncs':>7}")
         for sub in feed.subscriptions:
-            book = feed._books.get((sub.venue, sub.symbol))
+            book = feed.books.get((sub.venue, sub.symbol))
             bid = book.best_bid if book is not None else None
             ask = book.best_ask if book is not None else None
-            trades = (trade_counts[sub.symbol] - last_trades[sub.symbol]) / elapsed
-            row = sync.get(sub.symbol, {})
-            lines.append(
-                f"{sub.symbol:<10} {bid[0] if bid else float('nan'):>12.2f} {ask[0] if ask else float('nan'):>12.2f} "
-                f"{(ask[0] - bid[0]) if bid and ask else float('nan'):>9.2f} {trades:>9.1f} "
-                f"{row.get('gaps', 0):>5} {row.get('resyncs', 0):>7}"
-            )
+            key = (sub.venue, sub.symbol)
+            trades = (trade_counts[key] - last_trades[key]) / elapsed
+            row = sync.get(key, {})
+            spread = ask[0] - bid[0] if bid and ask else None
+            lines.append(f"{sub.venue:<9} {sub.symbol:<10} {_fmt(bid[0] if bid else None, 10)} "
+                         f"{_fmt(ask[0] if ask else None, 10)} {_fmt(spread, 7)} {trades:>8.1f} "
+                         f"{row.get('gaps', 0):>5} {row.get('resyncs', 0):>7}")
+        if len(usd_venues) > 1:
+            with contextlib.suppress(KeyError):
+                quote = feed.consolidated("BTC-USD", quote_map={"USDT": "USD"})
+                lines.append(f"consolidated BTC-USD (USDT as USD): best bid {_fmt(quote.bid, 0)} on {quote.bid_venue}, "
+                             f"best ask {_fmt(quote.ask, 0)} on {quote.ask_venue}, spread {_fmt(quote.spread, 0)}")
         last_trades = Counter(trade_counts)
         if tty and drawn:
             sys.stdout.write(f"\x1b[{drawn}F\x1b[J")
@@ -140,4 +187,10 @@ async def _show(feed: Feed, trade_counts: Counter[str], stop: asyncio.Event, dur
         drawn = len(lines)
         if duration is not None and now - started >= duration:
             break
+    wall = time.monotonic() - started
+    cpu = time.process_time() - cpu_started
+    return (f"summary: {last_messages} messages in {wall:.1f}s = {last_messages / wall:.0f} msgs/s; "
+            f"process CPU {cpu:.1f}s ({100 * cpu / wall:.0f}% of one core, simulators included)")
 
+
+assert set(MARKET_VENUES) <= set(VENUES)

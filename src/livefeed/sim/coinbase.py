@@ -28,9 +28,9 @@ from .market import MarketSim, Step, SymbolSpec, spec_for
 __all__ = ["CoinbaseSim", "CoinbaseSession", "COINBASE_SPECS", "coinbase_spec"]
 
 COINBASE_SPECS: dict[str, SymbolSpec] = {
-    "BTC-USD": SymbolSpec("BTC", "USD", price_decimals=2, qty_decimals=8, tick=0.01, start_price=65000.0,
+    "BTC-USD": SymbolSpec("BTC", "USD", price_decimals=2, qty_decimals=8, tick=0.01, start_price=60000.0,
                           wire_decimals=0),
-    "ETH-USD": SymbolSpec("ETH", "USD", price_decimals=2, qty_decimals=8, tick=0.01, start_price=1900.0,
+    "ETH-USD": SymbolSpec("ETH", "USD", price_decimals=2, qty_decimals=8, tick=0.01, start_price=3000.0,
                           wire_decimals=0),
 }
 """BTC-USD / ETH-USD grids as listed (``quote_increment`` 0.01, ``base_increment`` 0.00000001)."""
