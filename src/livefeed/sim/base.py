@@ -25,7 +25,7 @@ from websockets.http11 import Request, Response
 from . import wire
 from .faults import Faults
 
-__all__ = ["SimServer", "SimSession"]
+__all__ = ["SimServer", "SimSession", "MarketClock"]
 
 
 class SimSession:
@@ -307,3 +307,67 @@ class SimServer:
 
     def new_session(self, ws: ServerConnection, route: Any) -> SimSession:
         raise NotImplementedError
+
+
+class MarketClock:
+    """The market clock every simulator shares (mix in before the server class).
+
+    With ``autostep`` one task calls ``_tick()`` every ``interval`` seconds; ``await step(n)`` ticks by hand
+    (deterministic tests), ``pause()`` / ``resume()`` stop and restart the clock's ticks. ``on_beat()`` runs on
+    every beat, paused or not (venues whose heartbeats go on while the market is quiet). Event times follow the
+    wall clock unless ``start_time_ms`` pins them to ``start + steps * interval``.
+    """
+
+    interval: float
+    autostep: bool
+    start_time_ms: int | None = None
+    _steps: int = 0
+    _paused: bool = False
+    _clock: asyncio.Task[None] | None = None
+
+    def _tick(self) -> None:
+        raise NotImplementedError
+
+    def on_beat(self) -> None:
+        """Called on every clock beat, even while paused."""
+
+    async def start(self) -> None:
+        await super().start()  # type: ignore[misc]
+        if self.autostep and self._clock is None:
+            self._clock = asyncio.get_running_loop().create_task(self._run_clock())
+
+    async def stop(self) -> None:
+        if self._clock is not None:
+            self._clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._clock
+            self._clock = None
+        await super().stop()  # type: ignore[misc]
+
+    async def step(self, n: int = 1) -> None:
+        """Advance every symbol ``n`` steps now and queue the frames (also works while the clock runs)."""
+        for _ in range(n):
+            self._tick()
+
+    def pause(self) -> None:
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+
+    async def _run_clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        while True:
+            deadline += self.interval
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            if not self._paused:
+                self._tick()
+            self.on_beat()
+            if loop.time() - deadline > 1.0:
+                deadline = loop.time()  # after a long hiccup, resume the cadence instead of bursting
+
+    def _event_time(self) -> int:
+        if self.start_time_ms is not None:
+            return self.start_time_ms + round(self._steps * self.interval * 1000)
+        return time.time_ns() // 1_000_000

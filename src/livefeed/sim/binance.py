@@ -9,7 +9,6 @@ out as stream frames and answers REST.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Iterable
 
@@ -17,6 +16,7 @@ import orjson
 from websockets.http11 import Response
 
 from . import wire
+from .base import MarketClock
 from .market import MarketSim, Step, spec_for
 from .server import BinanceServer
 from .session import Session
@@ -24,7 +24,7 @@ from .session import Session
 __all__ = ["BinanceSim"]
 
 
-class BinanceSim(BinanceServer):
+class BinanceSim(MarketClock, BinanceServer):
     """Simulated Binance spot: ``async with BinanceSim() as sim: connect(sim.ws_url + "/stream?streams=...")``.
 
     With ``autostep`` one task steps every symbol each ``interval`` s; without it, ``await sim.step(n)`` drives
@@ -69,31 +69,7 @@ class BinanceSim(BinanceServer):
         self._clock: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
-    async def start(self) -> None:
-        await super().start()
-        if self.autostep and self._clock is None:
-            self._clock = asyncio.get_running_loop().create_task(self._run_clock())
-
-    async def stop(self) -> None:
-        if self._clock is not None:
-            self._clock.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._clock
-            self._clock = None
-        await super().stop()
-
     # -- market control ------------------------------------------------------------------------------------------
-    async def step(self, n: int = 1) -> None:
-        """Advance every symbol ``n`` steps now and queue the frames (also works while the clock runs)."""
-        for _ in range(n):
-            self._tick()
-
-    def pause(self) -> None:
-        self._paused = True
-
-    def resume(self) -> None:
-        self._paused = False
-
     def skip_updates(self, n: int = 1) -> None:
         """The next ``n`` diff batches of every symbol are consumed but never sent: clients see a U/u gap."""
         for symbol in self._skip:
@@ -115,22 +91,6 @@ class BinanceSim(BinanceServer):
         return self.market(symbol).last_update_id
 
     # -- the clock -----------------------------------------------------------------------------------------------
-    async def _run_clock(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time()
-        while True:
-            deadline += self.interval
-            await asyncio.sleep(max(0.0, deadline - loop.time()))
-            if not self._paused:
-                self._tick()
-            if loop.time() - deadline > 1.0:
-                deadline = loop.time()  # after a long hiccup, resume the cadence instead of bursting
-
-    def _event_time(self) -> int:
-        if self.start_time_ms is not None:
-            return self.start_time_ms + round(self._steps * self.interval * 1000)
-        return time.time_ns() // 1_000_000
-
     def _tick(self) -> None:
         self._steps += 1
         event_time = self._event_time()

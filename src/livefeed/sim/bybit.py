@@ -28,7 +28,7 @@ from websockets.http11 import Response
 
 from . import bybit_wire as bw
 from . import wire
-from .base import SimServer, SimSession
+from .base import MarketClock, SimServer, SimSession
 from .faults import Faults
 from .market import MarketSim, spec_for
 
@@ -163,7 +163,7 @@ class BybitSession(SimSession):
         self.push(orjson.dumps(body))
 
 
-class BybitSim(SimServer):
+class BybitSim(MarketClock, SimServer):
     """Simulated Bybit spot: ``async with BybitSim() as sim: Feed([...], endpoints={"bybit": sim})``.
 
     With ``autostep`` one task steps every symbol each ``interval`` s; without it ``await sim.step(n)`` drives the
@@ -214,35 +214,11 @@ class BybitSim(SimServer):
         self._clock: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
-    async def start(self) -> None:
-        await super().start()
-        if self.autostep and self._clock is None:
-            self._clock = asyncio.get_running_loop().create_task(self._run_clock())
-
-    async def stop(self) -> None:
-        if self._clock is not None:
-            self._clock.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._clock
-            self._clock = None
-        await super().stop()
-
     @property
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}{WS_PATH}"
 
     # -- market control ------------------------------------------------------------------------------------------
-    async def step(self, n: int = 1) -> None:
-        """Advance every symbol ``n`` steps now and queue the frames (also works while the clock runs)."""
-        for _ in range(n):
-            self._tick()
-
-    def pause(self) -> None:
-        self._paused = True
-
-    def resume(self) -> None:
-        self._paused = False
-
     def skip_updates(self, n: int = 1) -> None:
         """The next ``n`` deltas of every symbol's deep book topics take their ``u`` but are never sent: a gap."""
         for symbol in self._skip:
@@ -276,22 +252,6 @@ class BybitSim(SimServer):
         self._notify()
 
     # -- the clock -----------------------------------------------------------------------------------------------
-    async def _run_clock(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time()
-        while True:
-            deadline += self.interval
-            await asyncio.sleep(max(0.0, deadline - loop.time()))
-            if not self._paused:
-                self._tick()
-            if loop.time() - deadline > 1.0:
-                deadline = loop.time()
-
-    def _event_time(self) -> int:
-        if self.start_time_ms is not None:
-            return self.start_time_ms + round(self._steps * self.interval * 1000)
-        return time.time_ns() // 1_000_000
-
     def _tick(self) -> None:
         self._steps += 1
         ts = self._event_time()

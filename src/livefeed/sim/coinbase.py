@@ -9,7 +9,6 @@ The market is the shared seeded ``MarketSim``; this module keeps the per-connect
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import time
 from collections import deque
@@ -22,7 +21,7 @@ from websockets.http11 import Response
 
 from . import coinbase_wire as cw
 from . import wire
-from .base import SimServer, SimSession
+from .base import MarketClock, SimServer, SimSession
 from .market import MarketSim, Step, SymbolSpec, spec_for
 
 __all__ = ["CoinbaseSim", "CoinbaseSession", "COINBASE_SPECS", "coinbase_spec"]
@@ -145,7 +144,7 @@ def _request_problem(request: Any, markets: dict[str, MarketSim]) -> str:
     return ""
 
 
-class CoinbaseSim(SimServer):
+class CoinbaseSim(MarketClock, SimServer):
     """Simulated Coinbase Advanced Trade: ``Feed([...], endpoints={"coinbase": sim})``.
 
     With ``autostep`` one task steps every product each ``interval`` s; without it ``await sim.step(n)`` drives
@@ -185,37 +184,14 @@ class CoinbaseSim(SimServer):
         self._volume = dict.fromkeys(self.markets, 0.0)
         self._steps = 0
         self._per_second = max(1, round(1.0 / interval))
+        self._beats = 0
         self._heartbeats = 0
         self._started_ns = time.time_ns()
         self._paused = False
         self._clock: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
-    async def start(self) -> None:
-        await super().start()
-        if self.autostep and self._clock is None:
-            self._clock = asyncio.get_running_loop().create_task(self._run_clock())
-
-    async def stop(self) -> None:
-        if self._clock is not None:
-            self._clock.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._clock
-            self._clock = None
-        await super().stop()
-
     # -- market control and faults -------------------------------------------------------------------------------
-    async def step(self, n: int = 1) -> None:
-        """Advance every product ``n`` steps now and queue the frames (also works while the clock runs)."""
-        for _ in range(n):
-            self._tick()
-
-    def pause(self) -> None:
-        self._paused = True
-
-    def resume(self) -> None:
-        self._paused = False
-
     def skip_updates(self, n: int = 1) -> None:
         """Each connection's next ``n`` level2 updates take their ``sequence_num`` but are never sent: a gap."""
         for session in self.sessions:
@@ -244,20 +220,10 @@ class CoinbaseSim(SimServer):
         return list(self._recent[self.market(symbol).spec.canonical])
 
     # -- the clock -----------------------------------------------------------------------------------------------
-    async def _run_clock(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time()
-        beats = 0
-        while True:
-            deadline += self.interval
-            await asyncio.sleep(max(0.0, deadline - loop.time()))
-            if not self._paused:
-                self._tick()
-            beats += 1
-            if beats % self._per_second == 0:  # heartbeats go on while the market is paused
-                self.heartbeat()
-            if loop.time() - deadline > 1.0:
-                deadline = loop.time()
+    def on_beat(self) -> None:
+        self._beats += 1
+        if self._beats % self._per_second == 0:  # heartbeats go on while the market is paused
+            self.heartbeat()
 
     def _tick(self) -> None:
         self._steps += 1

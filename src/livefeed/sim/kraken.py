@@ -22,7 +22,7 @@ from websockets.http11 import Response
 
 from . import kraken_wire as kw
 from . import wire
-from .base import SimServer, SimSession
+from .base import MarketClock, SimServer, SimSession
 from .faults import Faults
 from .market import MarketSim, Step
 
@@ -77,7 +77,7 @@ class KrakenSession(SimSession):
             self.push(kw.error_ack(method, "Method not found", req_id, time_in))
 
 
-class KrakenSim(SimServer):
+class KrakenSim(MarketClock, SimServer):
     """Simulated Kraken spot v2: ``async with KrakenSim() as sim: Feed([...], endpoints={"kraken": sim})``.
 
     With ``autostep`` one task steps every symbol each ``interval`` s; without it ``await sim.step(n)`` drives
@@ -129,10 +129,7 @@ class KrakenSim(SimServer):
     async def start(self) -> None:
         await super().start()
         if not self._tasks:
-            loop = asyncio.get_running_loop()
-            self._tasks.append(loop.create_task(self._run_heartbeats()))
-            if self.autostep:
-                self._tasks.append(loop.create_task(self._run_clock()))
+            self._tasks.append(asyncio.get_running_loop().create_task(self._run_heartbeats()))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -147,17 +144,6 @@ class KrakenSim(SimServer):
         return f"ws://{self.host}:{self.port}/v2"
 
     # -- market control ------------------------------------------------------------------------------------------
-    async def step(self, n: int = 1) -> None:
-        """Advance every symbol ``n`` steps now and queue the frames (also works while the clock runs)."""
-        for _ in range(n):
-            self._tick()
-
-    def pause(self) -> None:
-        self._paused = True
-
-    def resume(self) -> None:
-        self._paused = False
-
     def skip_updates(self, n: int = 1) -> None:
         """The next ``n`` book updates of every pair are never sent: clients' checksums stop matching."""
         for pair in self._skip:
@@ -249,17 +235,6 @@ class KrakenSim(SimServer):
         session.push(kw.ack("unsubscribe", result, req_id, time_in))
 
     # -- the clock -----------------------------------------------------------------------------------------------
-    async def _run_clock(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time()
-        while True:
-            deadline += self.interval
-            await asyncio.sleep(max(0.0, deadline - loop.time()))
-            if not self._paused:
-                self._tick()
-            if loop.time() - deadline > 1.0:
-                deadline = loop.time()
-
     async def _run_heartbeats(self) -> None:
         """``{"channel":"heartbeat"}`` about once a second to subscribed clients that got no other data."""
         while True:

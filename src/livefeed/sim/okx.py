@@ -23,7 +23,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Response
 
 from . import okx_wire, wire
-from .base import SimServer, SimSession
+from .base import MarketClock, SimServer, SimSession
 from .faults import Faults
 from .market import MarketSim, Step, spec_for
 
@@ -107,7 +107,7 @@ class OkxSession(SimSession):
         self.push(orjson.dumps(body))
 
 
-class OkxSim(SimServer):
+class OkxSim(MarketClock, SimServer):
     """Simulated OKX v5 public: ``async with OkxSim() as sim: Feed(["okx:BTC-USDT"], endpoints={"okx": sim})``.
 
     With ``autostep`` one task steps every symbol each ``interval`` s; without it ``await sim.step(n)`` drives
@@ -155,35 +155,11 @@ class OkxSim(SimServer):
         self._clock: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
-    async def start(self) -> None:
-        await super().start()
-        if self.autostep and self._clock is None:
-            self._clock = asyncio.get_running_loop().create_task(self._run_clock())
-
-    async def stop(self) -> None:
-        if self._clock is not None:
-            self._clock.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._clock
-            self._clock = None
-        await super().stop()
-
     @property
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}{okx_wire.WS_PATH}"
 
     # -- market control ------------------------------------------------------------------------------------------
-    async def step(self, n: int = 1) -> None:
-        """Advance every symbol ``n`` steps now and queue the frames (also works while the clock runs)."""
-        for _ in range(n):
-            self._tick()
-
-    def pause(self) -> None:
-        self._paused = True
-
-    def resume(self) -> None:
-        self._paused = False
-
     def skip_updates(self, n: int = 1) -> None:
         """The next ``n`` book updates of every symbol are never sent: clients see a ``prevSeqId`` gap."""
         for inst in self._skip:
@@ -233,22 +209,6 @@ class OkxSim(SimServer):
         return okx_wire.book_levels(snap["bids"]), okx_wire.book_levels(snap["asks"])
 
     # -- the clock -----------------------------------------------------------------------------------------------
-    async def _run_clock(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time()
-        while True:
-            deadline += self.interval
-            await asyncio.sleep(max(0.0, deadline - loop.time()))
-            if not self._paused:
-                self._tick()
-            if loop.time() - deadline > 1.0:
-                deadline = loop.time()  # after a long hiccup, resume the cadence instead of bursting
-
-    def _event_time(self) -> int:
-        if self.start_time_ms is not None:
-            return self.start_time_ms + round(self._steps * self.interval * 1000)
-        return time.time_ns() // 1_000_000
-
     def _tick(self) -> None:
         self._steps += 1
         ts = self._event_time()
