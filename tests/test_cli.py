@@ -12,7 +12,7 @@ import pandas as pd
 def test_demo_runs_offline_and_exports(tmp_path: Path) -> None:
     out = tmp_path / "captures"
     result = subprocess.run(
-        [sys.executable, "-m", "livefeed.cli", "demo", "--duration", "3", "--interval", "0.02",
+        [sys.executable, "-m", "livefeed.cli", "demo", "--duration", "3", "--interval", "0.02", "--serve", "0",
          "--fault", "gap@1", "--export", str(out)],
         capture_output=True, text=True, timeout=60,
     )

@@ -15,9 +15,11 @@ from .errors import (
 from .feed import Feed
 from .frames import RollingFrame
 from .model import BookDelta, BookSnapshot, Side, Ticker, Trade
+from .reader import from_redis
 
 __all__ = [
     "Feed",
+    "from_redis",
     "OrderBook",
     "RollingFrame",
     "ConnectionOptions",

@@ -25,6 +25,8 @@ __all__ = ["Backoff", "ConnectionOptions", "ConnectionStats", "Connection", "red
 log = logging.getLogger(__name__)
 
 FrameHandler = Callable[[str | bytes, int], None]
+FrameTap = Callable[[str, str | bytes, int], None]
+"""``tap(connection_name, frame, receipt_ns)``: sees every raw frame before parsing (raw capture)."""
 ConnectHook = Callable[["Connection"], Awaitable[None]]
 
 
@@ -82,6 +84,8 @@ class ConnectionOptions:
     backoff_initial: float = 0.5
     backoff_cap: float = 30.0
     healthy_after: float = 60.0
+    tap: FrameTap | None = None
+    """Called with every raw frame before the venue parses it (see :mod:`livefeed.sinks.raw`); must not block."""
 
 
 @dataclass(slots=True)
@@ -264,11 +268,14 @@ class Connection:
         stats = self.stats
         on_frame = self._on_frame
         clock = time.time_ns
+        tap = self.options.tap
         async for frame in ws:
             now = clock()
             stats.messages += 1
             stats.bytes += len(frame)
             stats.last_message_ns = now
+            if tap is not None:
+                tap(self.name, frame, now)
             try:
                 on_frame(frame, now)
             except Exception as exc:  # a bad frame must never end the feed

@@ -1,34 +1,140 @@
-"""Writing captured frames to files that pandas, Polars, DuckDB and Dask read as they are."""
+"""Writing captured frames to files that pandas, Polars, DuckDB and Dask read as they are.
+
+Parquet output is a Hive-partitioned dataset per frame, the layout every one of those engines understands without
+options beyond "this is Hive-partitioned"::
+
+    captures/trades.parquet/venue=binance/symbol=BTC-USDT/date=2026-11-26/part-0.parquet
+
+``venue``, ``symbol`` and ``date`` (UTC day of ``ts``) live in the directory names, not in the files, exactly as
+``pandas.DataFrame.to_parquet(partition_cols=...)`` and Spark write them; readers add them back as columns. A
+frame without venue/symbol columns (e.g. on-chain blocks) is partitioned by date only. CSV output is one plain file
+per frame. Long exports report progress (a widget in a notebook, a line on stderr elsewhere).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import shutil
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .frames import RollingFrame
 
-__all__ = ["export_frames", "FORMATS"]
+__all__ = ["export_frames", "FORMATS", "PARTITION_COLUMNS", "PROGRESS_THRESHOLD"]
 
 FORMATS = ("parquet", "csv")
+PARTITION_COLUMNS = ("venue", "symbol", "date")
+PROGRESS_THRESHOLD = 500_000
+"""Exports of at least this many rows show progress unless told otherwise."""
+
+Progress = Callable[[int, int], None]
 
 
 def export_frames(
-    frames: Mapping[str, RollingFrame], directory: str | Path, format: str = "parquet"
+    frames: Mapping[str, RollingFrame],
+    directory: str | Path,
+    format: str = "parquet",
+    *,
+    progress: bool | Progress | None = None,
 ) -> dict[str, Path]:
-    """Write each non-empty frame to ``directory/<name>.<format>``; returns the paths written by frame name."""
+    """Write each non-empty frame under ``directory``; returns the path written per frame name.
+
+    ``format="parquet"`` writes the partitioned dataset ``<name>.parquet/`` (replacing an earlier export of the
+    same frame there); ``format="csv"`` writes ``<name>.csv``. ``progress``: ``None`` shows it for exports of
+    ``PROGRESS_THRESHOLD`` rows or more, ``True``/``False`` force it on/off, a callable gets ``(rows_done, total)``.
+    """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     out_dir = Path(directory)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"export target {out_dir} exists and is not a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for name, frame in frames.items():
-        if not len(frame):
-            continue
+    todo = {name: frame for name, frame in frames.items() if len(frame)}
+    total = sum(len(frame) for frame in todo.values())
+    report = _reporter(progress, total)
+    done = 0
+    written: dict[str, Path] = {}
+    for name, frame in todo.items():
         df = frame.to_pandas()
-        path = out_dir / f"{name}.{format}"
         if format == "parquet":
-            df.to_parquet(path, index=False)
+            path = out_dir / f"{name}.parquet"
+            done = _write_dataset(df, path, done, total, report)
         else:
+            path = out_dir / f"{name}.csv"
             df.to_csv(path, index=False)
+            done += len(df)
+            report(done, total)
         written[name] = path
+    report(total, total)
     return written
+
+
+def _write_dataset(df: pd.DataFrame, path: Path, done: int, total: int, report: Progress) -> int:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()  # a single-file export from an older livefeed
+    df = df.copy()
+    if "ts" in df.columns:
+        ts = df["ts"]
+        if "receipt_ts" in df.columns:
+            ts = ts.fillna(df["receipt_ts"])
+        df["date"] = ts.dt.strftime("%Y-%m-%d").fillna("unknown")
+    keys = [c for c in PARTITION_COLUMNS if c in df.columns]
+    if not keys:
+        path.mkdir(parents=True)
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path / "part-0.parquet")
+        return done + len(df)
+    for values, part in df.groupby(keys, observed=True, sort=True):
+        values = values if isinstance(values, tuple) else (values,)
+        folder = path.joinpath(*(f"{k}={v}" for k, v in zip(keys, values, strict=True)))
+        folder.mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pandas(part.drop(columns=keys), preserve_index=False)
+        pq.write_table(table, folder / "part-0.parquet")
+        done += len(part)
+        report(done, total)
+    return done
+
+
+def _reporter(progress: bool | Progress | None, total: int) -> Progress:
+    if callable(progress):
+        return progress
+    if progress is False or (progress is None and total < PROGRESS_THRESHOLD):
+        return lambda _done, _total: None
+    return _widget_progress(total) or _text_progress()
+
+
+def _widget_progress(total: int) -> Progress | None:
+    """An ipywidgets bar when running inside a Jupyter kernel, else ``None``."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is None or not hasattr(shell, "kernel"):
+            return None
+        import ipywidgets as w
+        from IPython.display import display
+    except ImportError:
+        return None
+    bar = w.IntProgress(value=0, min=0, max=max(total, 1), description="export")
+    label = w.Label(f"0 / {total:,} rows")
+    display(w.HBox([bar, label]))
+
+    def update(done: int, total: int) -> None:
+        bar.value = done
+        label.value = f"{done:,} / {total:,} rows"
+
+    return update
+
+
+def _text_progress() -> Progress:
+    def update(done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        print(f"\rexport: {done:,} / {total:,} rows ({100 * done / max(total, 1):.0f}%)", end=end, file=sys.stderr,
+              flush=True)
+
+    return update

@@ -58,6 +58,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     demo.add_argument("--interval", type=float, default=0.1, help="simulator step interval in seconds")
     demo.add_argument("--fault", action="append", type=_parse_fault, default=[], metavar="NAME[@SECONDS]",
                       help=f"inject a fault into every simulator at a time: {', '.join(FAULTS)} (repeatable)")
+    demo.add_argument("--serve", type=int, default=5006, metavar="PORT",
+                      help="serve the live dashboard (first venue's books) on http://127.0.0.1:PORT (0: any free port)")
+    demo.add_argument("--no-serve", dest="serve", action="store_const", const=None, help="no dashboard page")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,6 +101,8 @@ async def _demo(args: argparse.Namespace) -> int:
 
         feed.add_callback(count)
         await stack.enter_async_context(feed)
+        if args.serve is not None:
+            _serve_dashboard(feed, args.serve, args.venues[0], stack)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -112,6 +117,18 @@ async def _demo(args: argparse.Namespace) -> int:
             for name, path in written.items():
                 print(f"wrote {path} ({name})")
     return 0
+
+
+def _serve_dashboard(feed: Feed, port: int, venue: str, stack: contextlib.AsyncExitStack) -> None:
+    from ..viz import serve_dashboard
+
+    try:
+        server = serve_dashboard(feed, port=port, venues={venue})
+    except OSError as exc:  # e.g. the port is taken: the terminal view still runs
+        print(f"dashboard not served on port {port}: {exc}; try --serve 0", flush=True)
+        return
+    stack.callback(server.stop)
+    print(f"dashboard on {server.url}", flush=True)
 
 
 def _inject(sims: list[Any], name: str) -> None:

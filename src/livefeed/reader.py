@@ -1,0 +1,218 @@
+"""``livefeed.from_redis(...)``: watch a feed that runs in another process (or machine) through Redis Streams.
+
+The :class:`~livefeed.sinks.redis.RedisSink` of a capture or feed process appends every event to
+``<prefix>:<kind>:<venue>:<symbol>`` streams; this reader follows them with ``XREAD BLOCK`` on the shared
+background loop and rebuilds the same rolling frames (``trades``, ``top_of_book``, ``tickers``) and order books
+a local :class:`~livefeed.Feed` has, so notebook code and plots work unchanged. Several publishing workers
+(``livefeed capture --workers N``) combine here: each symbol's stream has one writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from .book import OrderBook
+from .connection import Backoff, redact_url
+from .feed import TICKER_COLUMNS, TOP_OF_BOOK_COLUMNS, TRADE_COLUMNS, parse_subscription
+from .frames import RollingFrame
+from .model import BookDelta, BookSnapshot, Event, Ticker, Trade
+from .runtime import LoopThread
+from .sinks.redis import DEFAULT_PREFIX, decode_event
+
+__all__ = ["RedisFeed", "from_redis"]
+
+log = logging.getLogger(__name__)
+
+
+def from_redis(
+    url: str = "redis://127.0.0.1:6379/0",
+    subscriptions: str | Iterable[str] | None = None,
+    *,
+    from_start: bool = True,
+    prefix: str = DEFAULT_PREFIX,
+    capacity: int = 100_000,
+    start: bool = True,
+) -> RedisFeed:
+    """Follow the streams a :class:`~livefeed.sinks.redis.RedisSink` writes and rebuild the rolling frames.
+
+    ``subscriptions`` like ``["binance:BTC-USDT"]`` (None: every stream under ``prefix``, re-discovered as
+    new ones appear). ``from_start`` reads what the streams still hold first (else only new events). Returns
+    the started :class:`RedisFeed` (``start=False`` to start it yourself or use ``async with``).
+    """
+    feed = RedisFeed(url, subscriptions, from_start=from_start, prefix=prefix, capacity=capacity)
+    return feed.start() if start else feed
+
+
+class RedisFeed:
+    """A read-only feed fed by Redis Streams: ``.trades``, ``.top_of_book``, ``.tickers``, ``.book(venue, sym)``."""
+
+    def __init__(
+        self,
+        url: str,
+        subscriptions: str | Iterable[str] | None = None,
+        *,
+        from_start: bool = True,
+        prefix: str = DEFAULT_PREFIX,
+        capacity: int = 100_000,
+        block_ms: int = 500,
+    ) -> None:
+        if isinstance(subscriptions, str):
+            subscriptions = [subscriptions]
+        self.url = url
+        self.subscriptions = None if subscriptions is None else [parse_subscription(s) for s in subscriptions]
+        self.prefix = prefix
+        self.block_ms = block_ms
+        self.trades = RollingFrame(TRADE_COLUMNS, capacity)
+        self.top_of_book = RollingFrame(TOP_OF_BOOK_COLUMNS, capacity)
+        self.tickers = RollingFrame(TICKER_COLUMNS, capacity)
+        self.frames = {"trades": self.trades, "top_of_book": self.top_of_book, "tickers": self.tickers}
+        self.events_read = 0
+        self.errors = 0
+        self._books: dict[tuple[str, str], OrderBook] = {}
+        self._last_top: dict[tuple[str, str], tuple[float, float, float, float]] = {}
+        self._offsets: dict[str, str] = {}
+        self._initial_offset = "0" if from_start else "$"
+        self._callbacks: list[Callable[[Event], None]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._runner: LoopThread | None = None
+
+    def __repr__(self) -> str:
+        state = "running" if self._task is not None else "stopped"
+        return f"<RedisFeed {state} {redact_url(self.url)} streams={len(self._offsets)} trades={len(self.trades)}>"
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+    def start(self) -> RedisFeed:
+        """Start following on the shared background loop and return at once."""
+        if self._task is None:
+            self._runner = LoopThread.shared()
+            self._runner.run(self._open())
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._runner is not None:
+            self._runner.run(self._close(), timeout)
+            self._runner = None
+
+    async def __aenter__(self) -> RedisFeed:
+        await self._open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._close()
+
+    async def _open(self) -> None:
+        self._closing = False
+        self._task = asyncio.create_task(self._follow(), name="livefeed-redis-reader")
+
+    async def _close(self) -> None:
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def add_callback(self, callback: Callable[[Event], None]) -> None:
+        """Call ``callback(event)`` on the loop for every event read; it must be quick."""
+        self._callbacks.append(callback)
+
+    # -- state ----------------------------------------------------------------------------------------------------
+    @property
+    def books(self) -> dict[tuple[str, str], OrderBook]:
+        return dict(self._books)
+
+    def book(self, venue: str, symbol: str) -> OrderBook:
+        book = self._books.get((venue.lower(), parse_subscription(f"{venue}:{symbol}").symbol))
+        if book is None:
+            raise KeyError(f"no book for {venue}:{symbol} yet (it appears with the first snapshot read)")
+        if self._runner is not None and self._runner.alive:
+            return self._runner.call(book.copy)
+        return book.copy()
+
+    # -- reading ----------------------------------------------------------------------------------------------------
+    async def _streams(self, client: aioredis.Redis) -> None:
+        if self.subscriptions is not None:
+            keys = [f"{self.prefix}:{kind}:{s.venue}:{s.symbol}" for s in self.subscriptions
+                    for kind in ("trades", "book", "ticker")]
+        else:
+            keys = [k.decode() async for k in client.scan_iter(match=f"{self.prefix}:*", _type="stream")]
+        for key in keys:
+            self._offsets.setdefault(key, self._initial_offset)
+
+    async def _follow(self) -> None:
+        backoff = Backoff(initial=0.05, cap=2.0)
+        client = aioredis.Redis.from_url(self.url, socket_connect_timeout=1.0)
+        loop = asyncio.get_running_loop()
+        rescan_at = 0.0
+        try:
+            while not self._closing:  # redis-py can turn a cancel inside a read into a connection error
+                try:
+                    if loop.time() >= rescan_at:
+                        await self._streams(client)
+                        rescan_at = loop.time() + 2.0
+                    if not self._offsets:
+                        await asyncio.sleep(self.block_ms / 1000)
+                        continue
+                    reply = await client.xread(self._offsets, count=10_000, block=self.block_ms)
+                    backoff.reset()
+                except (RedisError, OSError) as exc:
+                    self.errors += 1
+                    log.info("redis reader: %s: %s", redact_url(self.url), type(exc).__name__)
+                    await asyncio.sleep(backoff.next_delay())
+                    continue
+                for key, entries in reply or []:
+                    name = key.decode() if isinstance(key, bytes) else key
+                    for entry_id, fields in entries:
+                        self._offsets[name] = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                        self._dispatch(decode_event(fields[b"e"]))
+        finally:
+            await client.aclose()
+
+    def _dispatch(self, event: Any) -> None:
+        self.events_read += 1
+        cls = type(event)
+        if cls is Trade:
+            t: Trade = event
+            self.trades.append((t.exchange_ts, t.receipt_ts, t.venue, t.symbol, t.price, t.size, t.side.value,
+                                t.trade_id))
+        elif cls is Ticker:
+            k: Ticker = event
+            self.tickers.append((k.exchange_ts, k.receipt_ts, k.venue, k.symbol, k.bid_price, k.bid_size,
+                                 k.ask_price, k.ask_size, k.sequence if k.sequence is not None else -1))
+        elif cls is BookSnapshot or cls is BookDelta:
+            self._on_book(event)
+        for callback in self._callbacks:
+            try:
+                callback(event)
+            except Exception:
+                log.exception("callback %r failed", callback)
+
+    def _on_book(self, event: BookSnapshot | BookDelta) -> None:
+        key = (event.venue, event.symbol)
+        book = self._books.get(key)
+        if isinstance(event, BookSnapshot):
+            if book is None:
+                book = self._books[key] = OrderBook(*key)
+            book.apply_snapshot(event.bids, event.asks, event.sequence)
+        elif book is None:
+            return  # joined mid-stream: the book starts at the next snapshot
+        else:
+            book.apply_delta(event.bids, event.asks, event.sequence)
+        bid, ask = book.best_bid, book.best_ask
+        if bid is None or ask is None:
+            return
+        top = (bid[0], bid[1], ask[0], ask[1])
+        if self._last_top.get(key) == top:
+            return
+        self._last_top[key] = top
+        self.top_of_book.append((event.exchange_ts, event.receipt_ts, event.venue, event.symbol, bid[0], bid[1],
+                                 ask[0], ask[1], ask[0] - bid[0], (ask[0] + bid[0]) / 2,
+                                 event.sequence if event.sequence is not None else -1))

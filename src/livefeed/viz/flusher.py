@@ -1,0 +1,123 @@
+"""The one writer: a task on the kernel's own loop that refreshes every live view a few times a second.
+
+Bokeh documents are not thread-safe outside a Bokeh server, and in a notebook each change is sent to the browser
+synchronously by the thread that makes it (``jupyter_bokeh.BokehModel``). So all changes are made here, by one
+task on the kernel's main loop, one batch per source per tick: the message rate to the browser is bounded by the
+refresh rate, never by the trade rate. While a cell is busy the task waits; the views catch up on the next tick
+(rows that rolled out of the frames meanwhile are skipped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from .views import View
+
+__all__ = ["Flusher", "kernel_loop"]
+
+log = logging.getLogger(__name__)
+
+
+def kernel_loop() -> asyncio.AbstractEventLoop:
+    """The loop of the calling (main) thread: the running one in a cell, else tornado's current one."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        from tornado.ioloop import IOLoop
+
+        return IOLoop.current().asyncio_loop  # type: ignore[attr-defined,no-any-return]
+
+
+class Flusher:
+    """Refreshes its views every ``period`` seconds on one loop; ``pause()`` freezes the plots, not the feed."""
+
+    _shared: Flusher | None = None
+
+    def __init__(self, period: float = 0.25) -> None:
+        self.period = self._check_period(period)
+        self.views: list[View] = []
+        self.paused = False
+        self.ticks = 0
+        self.errors = 0
+        self.on_tick: list[Callable[[], None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    @classmethod
+    def shared(cls) -> Flusher:
+        """The process-wide flusher used by ``feed.plot`` (one writer for every plot in the kernel)."""
+        if cls._shared is None:
+            cls._shared = cls()
+        return cls._shared
+
+    @staticmethod
+    def _check_period(period: float) -> float:
+        if not isinstance(period, int | float) or not 0.02 <= period <= 60:
+            raise ValueError(f"refresh period must be between 0.02 and 60 seconds, got {period!r}")
+        return float(period)
+
+    def set_period(self, period: float) -> None:
+        self.period = self._check_period(period)
+        self._wake.set()
+
+    @property
+    def running(self) -> bool:
+        # A task whose loop was closed (e.g. a finished asyncio.run) never completes: treat it as stopped.
+        loop = self._loop
+        return self._task is not None and not self._task.done() and loop is not None and not loop.is_closed()
+
+    def add(self, view: View) -> View:
+        """Refresh ``view`` from now on; starts the task on the calling thread's loop if needed."""
+        if view not in self.views:
+            self.views.append(view)
+        self.start()
+        return view
+
+    def remove(self, view: View) -> None:
+        with contextlib.suppress(ValueError):
+            self.views.remove(view)
+
+    def start(self) -> None:
+        if self.running:
+            return
+        loop = kernel_loop()
+        self._loop = loop
+        self._wake = asyncio.Event()
+        self._task = loop.create_task(self._run(), name="livefeed-viz-flusher")
+
+    def stop(self) -> None:
+        """Stop refreshing (views stay registered; ``start()`` resumes)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def pause(self, paused: bool = True) -> None:
+        self.paused = paused
+
+    async def flush(self) -> None:
+        """Refresh every view once, now; one view failing never stops the others."""
+        for view in list(self.views):
+            try:
+                await view.refresh()
+            except Exception:
+                self.errors += 1
+                log.exception("refreshing %r failed", view)
+        for hook in list(self.on_tick):
+            try:
+                hook()
+            except Exception:
+                self.errors += 1
+                log.exception("flusher hook %r failed", hook)
+        self.ticks += 1
+
+    async def _run(self) -> None:
+        while True:
+            if not self.paused:
+                await self.flush()
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.period)

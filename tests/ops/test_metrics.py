@@ -1,0 +1,96 @@
+"""The Prometheus endpoint over real HTTP while the simulator injects faults, and the shipped alert rules and
+dashboard checked against the metrics the exporter really serves."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from livefeed import ConnectionOptions, Feed
+from livefeed.sim import BinanceSim
+
+from ..conftest import until
+from .conftest import need_binary
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+RULES = DEPLOY / "prometheus" / "livefeed-alerts.yml"
+DASHBOARD = DEPLOY / "grafana" / "livefeed-dashboard.json"
+OPTIONS = ConnectionOptions(stale_after=5.0, backoff_initial=0.05, backoff_cap=0.2, ping_interval=None)
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The summed value of ``name`` samples whose labels include ``labels``."""
+    total, found = 0.0, False
+    for line in text.splitlines():
+        match = re.match(rf"^{name}(?:{{(.*)}})? (\S+)$", line)
+        if match and all(f'{k}="{v}"' in (match.group(1) or "") for k, v in labels.items()):
+            total, found = total + float(match.group(2)), True
+    assert found, f"{name}{labels} not in the scrape"
+    return total
+
+
+@pytest.fixture
+async def feed() -> AsyncIterator[tuple[Feed, BinanceSim]]:
+    async with BinanceSim(symbols=("BTC-USDT",), seed=5, interval=0.01, levels=50) as sim:
+        f = Feed(["binance:BTC-USDT"], endpoints={"binance": sim}, connection=OPTIONS)
+        async with f:
+            yield f, sim
+
+
+async def scrape(url: str) -> str:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(url)
+    assert response.status_code == 200
+    return response.text
+
+
+async def test_counters_move_when_faults_are_injected(feed: tuple[Feed, BinanceSim]) -> None:
+    f, sim = feed
+    server = await asyncio.to_thread(f.serve_metrics, 0)
+    try:
+        assert server.url.startswith("http://127.0.0.1:")
+        await until(f, lambda: bool(f.book_stats()["synced"].all()), what="book synced")
+        before = await scrape(server.url)
+        assert sample(before, "livefeed_messages_total", venue="binance") > 0
+        assert sample(before, "livefeed_book_synced", symbol="BTC-USDT") == 1
+        assert sample(before, "livefeed_lag_seconds_count", symbol="BTC-USDT") > 0
+        reconnects = sample(before, "livefeed_reconnects_total")
+        gaps = sample(before, "livefeed_book_gaps_total", symbol="BTC-USDT")
+
+        sim.skip_updates(1)
+        await until(f, lambda: int(f.book_stats()["gaps"].sum()) > gaps, what="a gap")
+        sim.drop_connections()
+        await until(f, lambda: int(f.stats()["connects"].sum()) >= 2, what="a reconnect")
+        after = await scrape(server.url)
+        assert sample(after, "livefeed_reconnects_total") > reconnects
+        assert sample(after, "livefeed_book_gaps_total", symbol="BTC-USDT") > gaps
+        assert sample(after, "livefeed_book_resyncs_total", symbol="BTC-USDT") >= 1
+        assert sample(after, "livefeed_messages_total") > sample(before, "livefeed_messages_total")
+    finally:
+        await asyncio.to_thread(server.close)
+
+
+def test_alert_rules_pass_promtool() -> None:
+    promtool = need_binary("promtool")
+    result = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 5 rules found" in result.stdout
+
+
+def test_rules_and_dashboard_only_use_exported_metrics() -> None:
+    exported = {
+        "livefeed_messages_total", "livefeed_last_message_timestamp_seconds", "livefeed_reconnects_total",
+        "livefeed_lag_seconds_bucket", "livefeed_book_gaps_total", "livefeed_book_resyncs_total",
+        "livefeed_book_synced", "livefeed_dropped_events_total", "livefeed_queue_depth",
+    }
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]] + [RULES.read_text()]
+    used = {name for expr in exprs for name in re.findall(r"\blivefeed_[a-z_]+", expr)}
+    assert used and used <= exported, used - exported

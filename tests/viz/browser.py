@@ -1,0 +1,100 @@
+"""Shared helpers for the real-browser tests: find Chromium + Playwright (or skip/fail), JupyterLab on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+CHROMIUM = os.environ.get("LIVEFEED_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+LIVE_TS_JS = """(name) => {
+    if (!window.Bokeh || !window.Bokeh.documents) return null;
+    for (const doc of window.Bokeh.documents) {
+        const src = doc.get_model_by_name(name);
+        if (src) { const ts = src.data.ts; return ts && ts.length ? Number(ts[ts.length - 1]) : 0; }
+    }
+    return null;
+}"""
+"""Newest ``ts`` of the named ColumnDataSource in any BokehJS document (``null`` while not rendered)."""
+
+
+def require(reason: str) -> None:
+    """Skip with ``reason``, or fail when CI demands the real services (``LIVEFEED_REQUIRE_SERVICES=1``)."""
+    if os.environ.get("LIVEFEED_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} (LIVEFEED_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+def need_browser() -> None:
+    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
+        require(f"Chromium not found at {CHROMIUM} (apt install chromium, or run scripts/install-system-deps.sh)")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        require("the playwright Python package is not installed")
+
+
+def save_screenshot(path: Path, name: str) -> None:
+    """Copy a screenshot into docs/ when ``LIVEFEED_SAVE_SCREENSHOTS=1`` (how docs/*.png are refreshed)."""
+    if os.environ.get("LIVEFEED_SAVE_SCREENSHOTS") == "1":
+        DOCS.mkdir(exist_ok=True)
+        shutil.copyfile(path, DOCS / name)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def jupyter_lab(root: Path, home: Path) -> Iterator[str]:
+    """A JupyterLab server on loopback serving ``root``, isolated config under ``home``; yields its base URL."""
+    port = free_port()
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+               IPYTHONDIR=str(home / "ipython"), JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"))
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+           "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}",
+           "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None", "--LabApp.check_for_updates_class="
+           "jupyterlab.NeverCheckForUpdate", "--ServerApp.disable_check_xsrf=True", "--LabApp.extension_manager=readonly"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # CI containers run as root; the server still listens on loopback only
+    log = (home / "jupyter.log").open("wb")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited: {(home / 'jupyter.log').read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{base}/api/status", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("jupyter lab did not answer within 60 s")
+            time.sleep(0.2)  # polling a starting subprocess, not timing a result
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()

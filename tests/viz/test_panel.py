@@ -1,0 +1,44 @@
+"""The control panel drives the real feed and flusher: picker, toggles, sliders, pause, status line."""
+
+from __future__ import annotations
+
+from livefeed import ConnectionOptions, Feed
+from livefeed.sim import BinanceSim
+from livefeed.viz import Dashboard, DepthView
+from tests.conftest import until
+
+FAST = ConnectionOptions(stale_after=2.0, backoff_initial=0.05, backoff_cap=0.2)
+
+
+async def test_controls_act_on_views_flusher_and_feed() -> None:
+    async with (
+        BinanceSim(symbols=("BTC-USDT", "ETH-USDT"), seed=9, interval=0.01) as sim,
+        Feed(["binance:BTC-USDT", "binance:ETH-USDT"], channels=["trades", "book"], endpoints={"binance": sim},
+             connection=FAST) as feed,
+    ):
+        dash = feed.dashboard(band=0.002, period=0.05)
+        assert isinstance(dash, Dashboard) and [v.kind for v in dash.views] == [
+            "depth", "spread", "trades", "imbalance"]
+        assert {(v.venue, v.symbol) for v in dash.views} == {("binance", "BTC-USDT")}
+        assert len(dash.plots.children) == 4  # one BokehModel widget per view
+
+        dash.picker.value = "binance:ETH-USDT"  # a new market builds new views (and new figures)
+        assert {(v.symbol) for v in dash.views} == {"ETH-USDT"} and len(dash.flusher.views) == 4
+        dash.band.value = 0.01
+        assert isinstance(dash.depth, DepthView) and dash.depth.band == 0.01
+        dash.rate.value = 5
+        assert dash.flusher.period == 0.2
+        dash.pause_button.value = True
+        assert dash.flusher.paused
+        dash.pause_button.value = False
+        dash.channels["ticker"].value = True
+        assert feed.channels == ["trades", "book", "ticker"]  # applied on the next start
+
+        ticks = dash.flusher.ticks
+        await until(feed, lambda: dash.flusher.ticks > ticks + 2 and "msg/s" in dash.status.value,
+                    what="status line")  # refreshed at most once a second
+        assert "binance-0: " in dash.status.value and "reconnects" in dash.status.value
+        assert all(t.disabled for t in dash.channels.values())  # no channel edits while running
+        assert len(dash.depth.sources["bids"].data["price"]) > 0
+        dash.close()
+        assert not dash.flusher.running
