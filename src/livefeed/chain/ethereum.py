@@ -36,6 +36,14 @@ __all__ = ["EthereumAdapter", "NotAnEthereumNodeError", "NoContractError"]
 
 log = logging.getLogger(__name__)
 
+
+def _drop_shutdown_noise(record: logging.LogRecord) -> bool:
+    """web3 logs an ERROR when the socket we close on purpose ends its listener; that is a clean stop, not news."""
+    return not record.getMessage().startswith("Stopping message stream")
+
+
+logging.getLogger("web3.manager.RequestManager").addFilter(_drop_shutdown_noise)
+
 _WEI = 1e-18
 _GETLOGS_SPAN = 2_000  # blocks per eth_getLogs call: hosted nodes cap the range
 

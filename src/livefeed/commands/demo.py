@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import LivefeedError
 from ..feed import Feed
 from ..model import Event, Trade
 from ..venues import VENUES
@@ -58,6 +59,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     demo.add_argument("--interval", type=float, default=0.1, help="simulator step interval in seconds")
     demo.add_argument("--fault", action="append", type=_parse_fault, default=[], metavar="NAME[@SECONDS]",
                       help=f"inject a fault into every simulator at a time: {', '.join(FAULTS)} (repeatable)")
+    demo.add_argument("--chain", action="store_true",
+                      help="also stream Ethereum events: a local anvil node with a traffic generator "
+                           "(with --live: the node given by --eth-node)")
+    demo.add_argument("--eth-node", default=None, metavar="WS_URL", help="Ethereum node for --chain --live")
     demo.add_argument("--serve", type=int, default=5006, metavar="PORT",
                       help="serve the live dashboard (first venue's books) on http://127.0.0.1:PORT (0: any free port)")
     demo.add_argument("--no-serve", dest="serve", action="store_const", const=None, help="no dashboard page")
@@ -92,6 +97,8 @@ async def _demo(args: argparse.Namespace) -> int:
                 sims.append(sim)
                 print(f"{venue:<9} simulator on {sim.ws_url}", flush=True)
             print(f"(seed {args.seed}; --live connects to the real exchanges)", flush=True)
+        if args.chain:
+            subscriptions += await _start_chain(args, endpoints, stack)
         feed = Feed(subscriptions, channels=["trades", "book", "ticker"], endpoints=endpoints)
         trade_counts: Counter[tuple[str, str]] = Counter()
 
@@ -117,6 +124,44 @@ async def _demo(args: argparse.Namespace) -> int:
             for name, path in written.items():
                 print(f"wrote {path} ({name})")
     return 0
+
+
+async def _start_chain(
+    args: argparse.Namespace, endpoints: dict[str, Any], stack: contextlib.AsyncExitStack
+) -> list[str]:
+    """Start anvil and a traffic generator (offline) or use ``--eth-node`` (live); returns the eth subscriptions."""
+    if args.live:
+        if not args.eth_node:
+            raise LivefeedError("--chain --live needs --eth-node wss://... (a node URL, e.g. with your API key)")
+        endpoints["eth"] = args.eth_node
+        return ["eth:newHeads"]
+    from ..chain.anvil import Anvil
+    from ..chain.traffic import deploy, run_traffic
+
+    node = await stack.enter_async_context(Anvil())
+    deployment = await deploy(node.http_url)
+    traffic = asyncio.create_task(run_traffic(node.http_url, interval=0.3, seed=args.seed, deployment=deployment))
+
+    async def stop_traffic() -> None:
+        traffic.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await traffic
+
+    stack.push_async_callback(stop_traffic)
+    endpoints["eth"] = node.ws_url
+    print(f"{'eth':<9} anvil on {node.ws_url} with a traffic generator", flush=True)
+    return ["eth:newHeads", f"eth:transfers:{deployment.usdc.address}", f"eth:transfers:{deployment.weth.address}",
+            f"eth:swaps:{deployment.pair.address}"]
+
+
+def _chain_line(feed: Feed) -> str | None:
+    frames = feed.frames
+    if "blocks" not in frames or not len(frames["blocks"]):
+        return None
+    blocks = frames["blocks"].to_pandas()
+    last = blocks.iloc[-1]
+    counts = ", ".join(f"{name}={frames[name].total}" for name in ("transfers", "swaps") if name in frames)
+    return f"eth: block {int(last['number'])}, base fee {float(last['base_fee']) / 1e9:.3f} gwei, {counts}"
 
 
 def _serve_dashboard(feed: Feed, port: int, venue: str, stack: contextlib.AsyncExitStack) -> None:
@@ -162,7 +207,7 @@ async def _show(feed: Feed, trade_counts: Counter[tuple[str, str]], stop: asynci
     last_t = started
     tty = sys.stdout.isatty()
     drawn = 0
-    usd_venues = {sub.venue for sub in feed.subscriptions}
+    usd_venues = {sub.venue for sub in feed.subscriptions if sub.venue in MARKET_VENUES}
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
@@ -181,6 +226,8 @@ async def _show(feed: Feed, trade_counts: Counter[tuple[str, str]], stop: asynci
         lines.append(f"{'venue':<9} {'symbol':<10} {'bid':>10} {'ask':>10} {'spread':>7} {'trades/s':>8} "
                      f"{'gaps':>5} {'resyncs':>7}")
         for sub in feed.subscriptions:
+            if sub.venue not in MARKET_VENUES:
+                continue
             book = feed.books.get((sub.venue, sub.symbol))
             bid = book.best_bid if book is not None else None
             ask = book.best_ask if book is not None else None
@@ -196,6 +243,9 @@ async def _show(feed: Feed, trade_counts: Counter[tuple[str, str]], stop: asynci
                 quote = feed.consolidated("BTC-USD", quote_map={"USDT": "USD"})
                 lines.append(f"consolidated BTC-USD (USDT as USD): best bid {_fmt(quote.bid, 0)} on {quote.bid_venue}, "
                              f"best ask {_fmt(quote.ask, 0)} on {quote.ask_venue}, spread {_fmt(quote.spread, 0)}")
+        chain = _chain_line(feed)
+        if chain:
+            lines.append(chain)
         last_trades = Counter(trade_counts)
         if tty and drawn:
             sys.stdout.write(f"\x1b[{drawn}F\x1b[J")
