@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from livefeed import Feed
+from livefeed import ConnectionOptions, Feed
 
 _CANDIDATES = [
     Path(os.environ.get("LIVEFEED_FIXTURES", "/nonexistent")),
@@ -38,3 +38,18 @@ async def until(feed: Feed, predicate: Callable[[], bool], timeout: float = 20.0
         raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
     finally:
         feed._callbacks.pop()
+
+
+FAST = ConnectionOptions(stale_after=1.0, backoff_initial=0.05, backoff_cap=0.2, ping_interval=None)
+"""Recovery settings for fault tests: a stall is noticed in 1 s and reconnects retry within 0.2 s."""
+
+
+def synced(feed: Feed) -> bool:
+    """Every book of the feed is synced and has applied at least one update since its snapshot."""
+    rows = feed.book_stats()
+    return bool(len(rows)) and bool(rows["synced"].all()) and bool((rows["deltas"] > 0).all())
+
+
+def stat(feed: Feed, column: str) -> int:
+    """A connection counter summed over the feed's connections."""
+    return int(feed.stats()[column].sum())

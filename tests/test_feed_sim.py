@@ -8,13 +8,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from livefeed import ConnectionOptions, Feed
+from livefeed import Feed
 from livefeed.sim import BinanceSim
 
-from .conftest import until
+from .conftest import FAST, stat, synced, until
 
 SYMBOLS = ("BTC-USDT", "ETH-USDT")
-FAST = ConnectionOptions(stale_after=1.0, backoff_initial=0.05, backoff_cap=0.2, ping_interval=None)
 
 
 @pytest.fixture
@@ -30,11 +29,6 @@ async def feed(sim: BinanceSim) -> AsyncIterator[Feed]:
         yield f
 
 
-def synced(feed: Feed) -> bool:
-    rows = feed.book_stats()
-    return bool(len(rows)) and bool(rows["synced"].all()) and bool((rows["deltas"] > 0).all())
-
-
 async def assert_books_exact(feed: Feed, sim: BinanceSim) -> None:
     """Pause the market, let the feed catch up to the last update id, then compare every level."""
     await until(feed, lambda: synced(feed), what="books synced")
@@ -47,10 +41,6 @@ async def assert_books_exact(feed: Feed, sim: BinanceSim) -> None:
         assert book.to_dict() == sim.true_book(symbol)
         assert not book.crossed
     sim.resume()
-
-
-def stat(feed: Feed, column: str) -> int:
-    return int(feed.stats()[column].sum())
 
 
 async def test_books_match_the_simulator(feed: Feed, sim: BinanceSim) -> None:

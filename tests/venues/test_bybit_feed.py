@@ -8,15 +8,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from livefeed import ConnectionOptions, Feed
+from livefeed import Feed
 from livefeed.errors import UnknownSymbolError
 from livefeed.sim.bybit import BybitSim
 from livefeed.venues.bybit import BybitAdapter
 
-from ..conftest import until
+from ..conftest import FAST, stat, synced, until
 
 SYMBOLS = ("BTC-USDT", "ETH-USDT")
-FAST = ConnectionOptions(stale_after=1.0, backoff_initial=0.05, backoff_cap=0.2, ping_interval=None)
 
 
 @pytest.fixture
@@ -30,11 +29,6 @@ async def feed(sim: BybitSim) -> AsyncIterator[Feed]:
     subs = [f"bybit:{s}" for s in SYMBOLS]
     async with Feed(subs, channels=["trades", "book", "ticker"], endpoints={"bybit": sim}, connection=FAST) as f:
         yield f
-
-
-def synced(feed: Feed) -> bool:
-    rows = feed.book_stats()
-    return bool(len(rows)) and bool(rows["synced"].all()) and bool((rows["deltas"] > 0).all())
 
 
 async def assert_books_exact(feed: Feed, sim: BybitSim) -> None:
@@ -51,10 +45,6 @@ async def assert_books_exact(feed: Feed, sim: BybitSim) -> None:
             assert not book.crossed and book.bid_count == book.ask_count == 50
     finally:
         sim.resume()
-
-
-def stat(feed: Feed, column: str) -> int:
-    return int(feed.stats()[column].sum())
 
 
 async def test_books_trades_and_tickers_match_the_simulator(feed: Feed, sim: BybitSim) -> None:

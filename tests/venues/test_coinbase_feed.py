@@ -8,14 +8,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from livefeed import ConnectionOptions, Feed
+from livefeed import Feed
 from livefeed.errors import UnknownSymbolError
 from livefeed.sim.coinbase import CoinbaseSim
 
-from ..conftest import until
+from ..conftest import FAST, stat, synced, until
 
 SYMBOLS = ("BTC-USD", "ETH-USD")
-FAST = ConnectionOptions(stale_after=1.0, backoff_initial=0.05, backoff_cap=0.2, ping_interval=None)
 
 
 @pytest.fixture
@@ -29,15 +28,6 @@ async def feed(sim: CoinbaseSim) -> AsyncIterator[Feed]:
     subs = [f"coinbase:{s}" for s in SYMBOLS]
     async with Feed(subs, channels=["trades", "book", "ticker"], endpoints={"coinbase": sim}, connection=FAST) as f:
         yield f
-
-
-def synced(feed: Feed) -> bool:
-    rows = feed.book_stats()
-    return bool(len(rows)) and bool(rows["synced"].all()) and bool((rows["deltas"] > 0).all())
-
-
-def stat(feed: Feed, column: str) -> int:
-    return int(feed.stats()[column].sum())
 
 
 async def assert_books_exact(feed: Feed, sim: CoinbaseSim) -> None:

@@ -8,14 +8,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from livefeed import ConnectionOptions, Feed
+from livefeed import Feed
 from livefeed.sim.kraken import KrakenSim
 from livefeed.venues.kraken import KrakenAdapter
 
-from ..conftest import until
+from ..conftest import FAST, stat, synced, until
 
 SYMBOLS = ("BTC-USD", "ETH-USD")
-FAST = ConnectionOptions(stale_after=1.0, backoff_initial=0.05, backoff_cap=0.2, ping_interval=None)
 
 
 @pytest.fixture
@@ -35,15 +34,6 @@ def adapter(feed: Feed) -> KrakenAdapter:
     (only,) = feed._adapters
     assert isinstance(only, KrakenAdapter)
     return only
-
-
-def synced(feed: Feed) -> bool:
-    rows = feed.book_stats()
-    return bool(len(rows)) and bool(rows["synced"].all()) and bool((rows["deltas"] > 0).all())
-
-
-def stat(feed: Feed, column: str) -> int:
-    return int(feed.stats()[column].sum())
 
 
 def book_stat(feed: Feed, column: str) -> list[int]:

@@ -15,10 +15,9 @@ from livefeed.sim.okx import OkxSim
 from livefeed.venues.base import AdapterOptions, VenueEndpoints
 from livefeed.venues.okx import OkxAdapter
 
-from ..conftest import until
+from ..conftest import FAST, stat, synced, until
 
 SYMBOLS = ("BTC-USDT", "ETH-USDT")
-FAST = ConnectionOptions(stale_after=1.0, backoff_initial=0.05, backoff_cap=0.2, ping_interval=None)
 
 
 @pytest.fixture
@@ -32,15 +31,6 @@ async def feed(sim: OkxSim) -> AsyncIterator[Feed]:
     subs = [f"okx:{s}" for s in SYMBOLS]
     async with Feed(subs, channels=["trades", "book", "ticker"], endpoints={"okx": sim}, connection=FAST) as f:
         yield f
-
-
-def synced(feed: Feed) -> bool:
-    rows = feed.book_stats()
-    return bool(len(rows)) and bool(rows["synced"].all()) and bool((rows["deltas"] > 0).all())
-
-
-def stat(feed: Feed, column: str) -> int:
-    return int(feed.stats()[column].sum())
 
 
 def book_stat(feed: Feed, column: str) -> int:
