@@ -20,7 +20,6 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -28,6 +27,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from .sim.base import LoopbackServer
 from .sinks.raw import RawRecord, read_capture
 
 __all__ = ["CaptureReplay", "ReplayStream"]
@@ -49,7 +49,7 @@ class _RestReply:
     served: bool = False
 
 
-class CaptureReplay:
+class CaptureReplay(LoopbackServer):
     """``async with CaptureReplay("captures/") as replay: Feed(..., endpoints={"binance": replay})``.
 
     ``hold=False`` streams without waiting for mid-stream REST fetches. ``done`` is set once every captured
@@ -103,37 +103,9 @@ class CaptureReplay:
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
-    async def start(self) -> None:
-        if self._server is None:
-            self._server = await serve(self._handle, self.host, self._requested_port,
-                                       process_request=self._process_request, max_size=2**24)
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            server, self._server = self._server, None
-            server.close()
-            await server.wait_closed()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the replay server is not running; call start() or use 'async with'")
-        return self._server.sockets[0].getsockname()[1]
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}"
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    async def _serve(self) -> Server:
+        return await serve(self._handle, self.host, self._requested_port,
+                           process_request=self._process_request, max_size=2**24)
 
     @property
     def total_frames(self) -> int:

@@ -25,7 +25,7 @@ from websockets.http11 import Request, Response
 from . import wire
 from .faults import Faults
 
-__all__ = ["SimServer", "SimSession", "MarketClock"]
+__all__ = ["LoopbackServer", "SimServer", "SimSession", "MarketClock"]
 
 
 class SimSession:
@@ -131,7 +131,52 @@ class SimSession:
         """One incoming message from the client (subscribe, ping, ...)."""
         raise NotImplementedError
 
-class SimServer:
+class LoopbackServer:
+    """The lifecycle of one websockets server on a loopback port: ``start`` / ``stop`` / ``async with``, the
+    bound ``port`` (``port=0`` picks a free one) and the ``ws_url`` / ``rest_url`` a feed's endpoints take.
+    Subclasses say how to serve in ``_serve()``."""
+
+    host: str
+    _requested_port: int
+    _server: Server | None = None
+
+    async def _serve(self) -> Server:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        if self._server is None:
+            self._server = await self._serve()
+
+    async def stop(self) -> None:
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close()
+        await server.wait_closed()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError(f"{type(self).__name__} is not running; call start() or use 'async with'")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class SimServer(LoopbackServer):
     """Serves REST and WebSocket on one port; subclasses route WebSocket paths, answer REST and make sessions."""
 
     def __init__(
@@ -155,10 +200,8 @@ class SimServer:
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
-    async def start(self) -> None:
-        if self._server is not None:
-            return
-        self._server = await serve(
+    async def _serve(self) -> Server:
+        return await serve(
             self._handle_connection,
             self.host,
             self._requested_port,
@@ -170,33 +213,8 @@ class SimServer:
         )
 
     async def stop(self) -> None:
-        if self._server is None:
-            return
-        server, self._server = self._server, None
-        self.faults.set_stalled(False)
-        server.close()
-        await server.wait_closed()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the server is not running; call start() or use 'async with'")
-        return self._server.sockets[0].getsockname()[1]
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}"
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        self.faults.set_stalled(False)  # release senders parked on a stall so the server can close
+        await super().stop()
 
     # -- connections ---------------------------------------------------------------------------------------------
     @property
