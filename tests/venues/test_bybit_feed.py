@@ -129,28 +129,6 @@ async def test_malformed_frames_are_counted_not_fatal(feed: Feed, sim: BybitSim)
     await assert_books_exact(feed, sim)
 
 
-async def test_refused_connections_back_off_then_recover(feed: Feed, sim: BybitSim) -> None:
-    await until(feed, lambda: synced(feed), what="books synced")
-    sim.refuse_connections(0.5)
-    sim.drop_connections()
-    await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect after refusals")
-    assert sim.fault_counts["refuse_connections"] >= 1
-    assert "503" in feed.stats()["last_error"].iloc[0]
-    await assert_books_exact(feed, sim)
-
-
-async def test_slow_client_is_dropped_and_recovers(feed: Feed, sim: BybitSim) -> None:
-    await until(feed, lambda: synced(feed), what="books synced")
-    sim.slow_client(0.05)
-    conn = feed._adapters[0].connections[0]
-    async with asyncio.timeout(20):
-        while sim.fault_counts["slow_client"] < 1:
-            await conn.wait_state_change()
-    sim.slow_client(0)
-    await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect after the slow-consumer drop")
-    await assert_books_exact(feed, sim)
-
-
 async def test_heartbeat_keeps_an_idle_connection_alive(monkeypatch: pytest.MonkeyPatch) -> None:
     """The simulator drops clients silent for idle_timeout; the adapter's own pings must keep it connected."""
     monkeypatch.setattr(BybitAdapter, "heartbeat_interval", 0.05)
