@@ -138,7 +138,10 @@ async def _start_chain(
     from ..chain.anvil import Anvil
     from ..chain.traffic import deploy, run_traffic
 
-    node = await stack.enter_async_context(Anvil())
+    try:
+        node = await stack.enter_async_context(Anvil())
+    except FileNotFoundError as exc:  # anvil is a system dependency, not a Python one
+        raise LivefeedError(f"{exc} (or run `./dev test` once, which installs it)") from None
     deployment = await deploy(node.http_url)
     traffic = asyncio.create_task(run_traffic(node.http_url, interval=0.3, seed=args.seed, deployment=deployment))
 
