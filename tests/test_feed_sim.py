@@ -97,3 +97,17 @@ async def test_malformed_frames_are_counted_not_fatal(feed: Feed, sim: BinanceSi
     await until(feed, lambda: bool((feed.book_stats()["deltas"].to_numpy() >= applied + 2).all()), what="more diffs")
     assert stat(feed, "reconnects") == 0
     await assert_books_exact(feed, sim)
+
+
+async def test_symbols_spread_over_connections_report_their_own_gaps(sim: BinanceSim) -> None:
+    subs = [f"binance:{s}" for s in SYMBOLS]
+    async with Feed(subs, channels=["trades", "book", "ticker"], endpoints={"binance": sim}, connection=FAST,
+                    venue_options={"binance": {"streams_per_connection": 3}}) as feed:
+        await until(feed, lambda: synced(feed), what="books synced")
+        sim.skip_updates(2)
+        await until(feed, lambda: (feed.book_stats()["resyncs"] >= 1).all(), what="resync after gap")
+        stats, books = feed.stats(), feed.book_stats().set_index("symbol")
+        assert list(stats.index) == ["binance-0", "binance-1"]  # 3 streams per symbol, 3 per connection
+        assert stats.loc["binance-0", "gaps"] == books.loc["BTC-USDT", "gaps"]
+        assert stats.loc["binance-1", "gaps"] == books.loc["ETH-USDT", "gaps"]
+        await assert_books_exact(feed, sim)

@@ -405,9 +405,10 @@ class Feed:
         rows = []
         now = time.time_ns()
         for adapter in self._adapters:
-            gaps = sum(s.gaps for s in adapter.sync.values())
-            resyncs = sum(s.resyncs for s in adapter.sync.values())
             for conn in adapter.connections:
+                symbols = adapter.connection_symbols.get(conn.stats.name, adapter.sync)
+                gaps = sum(adapter.sync[s].gaps for s in symbols)
+                resyncs = sum(adapter.sync[s].resyncs for s in symbols)
                 row = conn.stats.as_row()
                 last = row.pop("last_message_ns")
                 row["venue"] = adapter.name

@@ -125,6 +125,8 @@ class VenueAdapter:
         self.books: dict[str, OrderBook] = {s: OrderBook(self.name, s) for s in self.symbols}
         self.sync: dict[str, SyncStats] = {s: SyncStats(self.name, s) for s in self.symbols}
         self.connections: list[Connection] = []
+        self.connection_symbols: dict[str, list[str]] = {}
+        """Connection name -> the symbols it carries, where a venue spreads symbols over several connections."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: httpx.AsyncClient | None = None
 

@@ -215,6 +215,7 @@ class BinanceAdapter(VenueAdapter):
         for index, streams in enumerate(groups):
             symbols = sorted({self._by_venue_symbol[name.split("@")[0].upper()] for name in streams})
             connections.append(self._connection(index, streams, symbols))
+            self.connection_symbols[connections[-1].name] = symbols
         return connections
 
     def _connection(self, index: int, streams: list[str], symbols: list[str]) -> Connection:
