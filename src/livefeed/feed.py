@@ -37,6 +37,14 @@ from .consolidated import ConsolidatedQuote, consolidate
 from .errors import FeedNotRunningError, UnknownChannelError, UnknownVenueError
 from .export import export_frames
 from .frames import RollingFrame
+from .market_rows import (
+    TICKER_COLUMNS,
+    TOP_OF_BOOK_COLUMNS,
+    TRADE_COLUMNS,
+    TopOfBookRecorder,
+    ticker_row,
+    trade_row,
+)
 from .model import BookDelta, BookSnapshot, Event, Ticker, Trade
 from .runtime import LoopThread
 from .sinks import Sink
@@ -47,19 +55,6 @@ __all__ = ["Feed", "Subscription", "parse_subscription", "TRADE_COLUMNS", "TOP_O
 
 log = logging.getLogger(__name__)
 
-TRADE_COLUMNS = {
-    "ts": "time", "receipt_ts": "time", "venue": "category", "symbol": "category",
-    "price": "float", "size": "float", "side": "category", "trade_id": "object",
-}
-TOP_OF_BOOK_COLUMNS = {
-    "ts": "time", "receipt_ts": "time", "venue": "category", "symbol": "category",
-    "bid_price": "float", "bid_size": "float", "ask_price": "float", "ask_size": "float",
-    "spread": "float", "mid": "float", "sequence": "int",
-}
-TICKER_COLUMNS = {
-    "ts": "time", "receipt_ts": "time", "venue": "category", "symbol": "category",
-    "bid_price": "float", "bid_size": "float", "ask_price": "float", "ask_size": "float", "sequence": "int",
-}
 _CLOSED = object()
 
 
@@ -172,6 +167,7 @@ class Feed:
         self.trades = RollingFrame(TRADE_COLUMNS, capacity)
         self.top_of_book = RollingFrame(TOP_OF_BOOK_COLUMNS, capacity)
         self.tickers = RollingFrame(TICKER_COLUMNS, capacity)
+        self._top_recorder = TopOfBookRecorder(self.top_of_book)
         self.frames: dict[str, RollingFrame] = {
             "trades": self.trades, "top_of_book": self.top_of_book, "tickers": self.tickers,
         }
@@ -189,7 +185,6 @@ class Feed:
         self._callbacks: list[Callable[[Event], None]] = []
         self._adapters: list[VenueAdapter] = []
         self._books: dict[tuple[str, str], OrderBook] = {}
-        self._last_top: dict[tuple[str, str], tuple[float, float, float, float]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: LoopThread | None = None
@@ -266,7 +261,7 @@ class Feed:
             raise
         self._adapters = adapters
         self._books = {(a.name, s): book for a in adapters for s, book in a.books.items()}
-        self._last_top.clear()
+        self._top_recorder.clear()
         self._loop = asyncio.get_running_loop()
         self._tasks = [asyncio.create_task(a.run(), name=f"livefeed-{a.name}") for a in adapters]
 
@@ -324,15 +319,11 @@ class Feed:
     def _emit(self, event: Event) -> None:
         cls = type(event)
         if cls is Trade:
-            t: Trade = event  # type: ignore[assignment]
-            ts = t.exchange_ts
-            self.trades.append((ts, t.receipt_ts, t.venue, t.symbol, t.price, t.size, t.side.value, t.trade_id))
+            self.trades.append(trade_row(event))  # type: ignore[arg-type]
         elif cls is BookDelta or cls is BookSnapshot:
-            self._record_top(event)  # type: ignore[arg-type]
+            self._top_recorder.record(event, self._books[(event.venue, event.symbol)])  # type: ignore[arg-type]
         elif cls is Ticker:
-            k: Ticker = event  # type: ignore[assignment]
-            self.tickers.append((k.exchange_ts, k.receipt_ts, k.venue, k.symbol, k.bid_price, k.bid_size,
-                                 k.ask_price, k.ask_size, k.sequence if k.sequence is not None else -1))
+            self.tickers.append(ticker_row(event))  # type: ignore[arg-type]
         else:
             routes = self._routes.get(cls)
             if routes:
@@ -350,21 +341,6 @@ class Feed:
                 callback(event)
             except Exception:
                 log.exception("event callback %r failed", callback)
-
-    def _record_top(self, event: BookDelta | BookSnapshot) -> None:
-        key = (event.venue, event.symbol)
-        book = self._books[key]
-        bid, ask = book.best_bid, book.best_ask
-        if bid is None or ask is None:
-            return
-        top = (bid[0], bid[1], ask[0], ask[1])
-        if self._last_top.get(key) == top:
-            return
-        self._last_top[key] = top
-        self.top_of_book.append((
-            event.exchange_ts, event.receipt_ts, event.venue, event.symbol, bid[0], bid[1], ask[0], ask[1],
-            ask[0] - bid[0], (ask[0] + bid[0]) / 2, event.sequence if event.sequence is not None else -1,
-        ))
 
     # -- reading state --------------------------------------------------------------------------------------
 

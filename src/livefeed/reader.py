@@ -20,8 +20,16 @@ from redis.exceptions import RedisError
 
 from .book import OrderBook
 from .connection import Backoff, redact_url
-from .feed import TICKER_COLUMNS, TOP_OF_BOOK_COLUMNS, TRADE_COLUMNS, parse_subscription
+from .feed import parse_subscription
 from .frames import RollingFrame
+from .market_rows import (
+    TICKER_COLUMNS,
+    TOP_OF_BOOK_COLUMNS,
+    TRADE_COLUMNS,
+    TopOfBookRecorder,
+    ticker_row,
+    trade_row,
+)
 from .model import BookDelta, BookSnapshot, Event, Ticker, Trade
 from .runtime import LoopThread
 from .sinks.redis import DEFAULT_PREFIX, decode_event
@@ -76,7 +84,7 @@ class RedisFeed:
         self.events_read = 0
         self.errors = 0
         self._books: dict[tuple[str, str], OrderBook] = {}
-        self._last_top: dict[tuple[str, str], tuple[float, float, float, float]] = {}
+        self._top_recorder = TopOfBookRecorder(self.top_of_book)
         self._offsets: dict[str, str] = {}
         self._initial_offset = "0" if from_start else "$"
         self._callbacks: list[Callable[[Event], None]] = []
@@ -180,13 +188,9 @@ class RedisFeed:
         self.events_read += 1
         cls = type(event)
         if cls is Trade:
-            t: Trade = event
-            self.trades.append((t.exchange_ts, t.receipt_ts, t.venue, t.symbol, t.price, t.size, t.side.value,
-                                t.trade_id))
+            self.trades.append(trade_row(event))
         elif cls is Ticker:
-            k: Ticker = event
-            self.tickers.append((k.exchange_ts, k.receipt_ts, k.venue, k.symbol, k.bid_price, k.bid_size,
-                                 k.ask_price, k.ask_size, k.sequence if k.sequence is not None else -1))
+            self.tickers.append(ticker_row(event))
         elif cls is BookSnapshot or cls is BookDelta:
             self._on_book(event)
         for callback in self._callbacks:
@@ -206,13 +210,4 @@ class RedisFeed:
             return  # joined mid-stream: the book starts at the next snapshot
         else:
             book.apply_delta(event.bids, event.asks, event.sequence)
-        bid, ask = book.best_bid, book.best_ask
-        if bid is None or ask is None:
-            return
-        top = (bid[0], bid[1], ask[0], ask[1])
-        if self._last_top.get(key) == top:
-            return
-        self._last_top[key] = top
-        self.top_of_book.append((event.exchange_ts, event.receipt_ts, event.venue, event.symbol, bid[0], bid[1],
-                                 ask[0], ask[1], ask[0] - bid[0], (ask[0] + bid[0]) / 2,
-                                 event.sequence if event.sequence is not None else -1))
+        self._top_recorder.record(event, book)
