@@ -15,16 +15,35 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import httpx
+import orjson
 
 from ..book import OrderBook
 from ..connection import Connection, ConnectionOptions
 from ..model import Event
 from ..symbols import canonical
 
-__all__ = ["VenueEndpoints", "SyncStats", "VenueAdapter", "CHANNELS", "FrameSpec", "AdapterOptions"]
+__all__ = [
+    "VenueEndpoints", "SyncStats", "VenueAdapter", "CHANNELS", "FrameSpec", "AdapterOptions", "MalformedFrame",
+    "decode_object",
+]
 
 CHANNELS = ("trades", "book", "ticker")
 """Channel names a feed accepts; each venue maps them to its own streams."""
+
+
+class MalformedFrame(ValueError):
+    """A frame that is not the venue's JSON of a known shape: counted and logged by the connection, never fatal."""
+
+
+def decode_object(frame: str | bytes) -> dict[str, Any]:
+    """Parse one frame that must be a JSON object (every venue's messages are)."""
+    try:
+        message = orjson.loads(frame)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedFrame(f"not JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise MalformedFrame(f"unexpected frame: {str(message)[:120]}")
+    return message
 
 
 @dataclass(slots=True, frozen=True)

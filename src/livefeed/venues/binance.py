@@ -24,7 +24,7 @@ from ..connection import Backoff, Connection
 from ..errors import LivefeedError
 from ..model import BookDelta, BookSnapshot, Side, Ticker, Trade
 from ..symbols import check_known
-from .base import VenueAdapter, VenueEndpoints
+from .base import MalformedFrame, VenueAdapter, VenueEndpoints, decode_object
 
 __all__ = [
     "BinanceAdapter",
@@ -45,10 +45,6 @@ MAX_STREAMS_PER_CONNECTION = 1024
 _SUBSCRIBE_CHUNK = 200  # streams per SUBSCRIBE message
 _SUBSCRIBE_PACE = 0.25  # seconds between control messages: Binance allows 5 incoming messages/s
 _MS = 1_000_000
-
-
-class MalformedFrame(ValueError):
-    """A frame that is not valid Binance JSON of a known shape."""
 
 
 def venue_symbol(symbol: str) -> str:
@@ -247,11 +243,8 @@ class BinanceAdapter(VenueAdapter):
     # -- frames -----------------------------------------------------------------------------------------------
 
     def on_frame(self, frame: str | bytes, receipt_ns: int, conn: Connection) -> None:
-        try:
-            message = orjson.loads(frame)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedFrame(f"not JSON: {exc}") from None
-        data = message.get("data") if isinstance(message, dict) else None
+        message = decode_object(frame)
+        data = message.get("data")
         if data is None:
             self._on_control(message)
             return
@@ -270,9 +263,7 @@ class BinanceAdapter(VenueAdapter):
         else:
             raise MalformedFrame(f"unknown event {kind!r}")
 
-    def _on_control(self, message: Any) -> None:
-        if not isinstance(message, dict):
-            raise MalformedFrame(f"unexpected frame: {str(message)[:120]}")
+    def _on_control(self, message: dict[str, Any]) -> None:
         if "error" in message:
             log.warning("binance: request %s failed: %s", message.get("id"), message["error"])
         elif "result" not in message:

@@ -31,7 +31,7 @@ from ..connection import Connection
 from ..errors import LivefeedError
 from ..model import BookDelta, BookSnapshot, Side, Ticker, Trade
 from ..symbols import check_known
-from .base import VenueAdapter, VenueEndpoints
+from .base import MalformedFrame, VenueAdapter, VenueEndpoints, decode_object
 
 __all__ = [
     "BybitAdapter",
@@ -62,10 +62,6 @@ HEARTBEAT_INTERVAL = 20.0
 """Docs ("Connect"): "we recommend that you send the ping heartbeat packet every 20 seconds"."""
 _MS = 1_000_000
 _SPOT_PATH = "/v5/public/spot"
-
-
-class MalformedFrame(ValueError):
-    """A frame that is not Bybit JSON of a known shape."""
 
 
 def venue_symbol(symbol: str) -> str:
@@ -293,12 +289,7 @@ class BybitAdapter(VenueAdapter):
 
     # -- frames -----------------------------------------------------------------------------------------------
     def on_frame(self, frame: str | bytes, receipt_ns: int, conn: Connection) -> None:
-        try:
-            message = orjson.loads(frame)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedFrame(f"not JSON: {exc}") from None
-        if not isinstance(message, dict):
-            raise MalformedFrame(f"unexpected frame: {str(message)[:120]}")
+        message = decode_object(frame)
         topic = message.get("topic")
         if topic is None:
             self._on_control(message)

@@ -32,7 +32,7 @@ from ..connection import Connection
 from ..errors import LivefeedError
 from ..model import BookDelta, BookSnapshot, Level, Side, Ticker, Trade
 from ..symbols import check_known
-from .base import VenueAdapter, VenueEndpoints
+from .base import MalformedFrame, VenueAdapter, VenueEndpoints, decode_object
 
 __all__ = [
     "CoinbaseAdapter",
@@ -58,10 +58,6 @@ CHANNEL_NAMES = {"book": "level2", "trades": "market_trades", "ticker": "ticker"
 
 _IGNORED_CHANNELS = frozenset({"subscriptions", "heartbeats", "candles", "status", "ticker_batch"})
 _TAKER_SIDE = {"BUY": Side.SELL, "SELL": Side.BUY}  # Coinbase's side is the maker's: the taker did the opposite
-
-
-class MalformedFrame(ValueError):
-    """A frame that is not valid Coinbase JSON of a known shape."""
 
 
 # -- symbols ------------------------------------------------------------------------------------------------------
@@ -117,12 +113,7 @@ def parse_time(text: str) -> int:
 
 def parse_message(frame: str | bytes) -> dict[str, Any]:
     """Decode one frame and check the envelope every channel shares (``channel``, ``sequence_num``)."""
-    try:
-        message = orjson.loads(frame)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedFrame(f"not JSON: {exc}") from None
-    if not isinstance(message, dict):
-        raise MalformedFrame(f"unexpected frame: {str(message)[:120]}")
+    message = decode_object(frame)
     if message.get("type") == "error":
         return message
     if not isinstance(message.get("channel"), str) or not isinstance(message.get("sequence_num"), int):

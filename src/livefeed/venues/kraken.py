@@ -29,7 +29,7 @@ from ..connection import Connection
 from ..errors import LivefeedError
 from ..model import BookDelta, BookSnapshot, Level, Side, Ticker, Trade
 from ..symbols import check_known
-from .base import VenueAdapter, VenueEndpoints
+from .base import MalformedFrame, VenueAdapter, VenueEndpoints, decode_object
 
 __all__ = [
     "KrakenAdapter",
@@ -61,10 +61,6 @@ CHECKSUM_LEVELS = 10
 """The checksum covers the top 10 levels per side whatever the subscribed depth."""
 _V1_ALIASES = {"XBT": "BTC", "XDG": "DOGE"}
 """REST ``wsname`` and WebSocket v1 spell these the old way; v2 uses the common names."""
-
-
-class MalformedFrame(ValueError):
-    """A frame that is not valid Kraken JSON of a known shape."""
 
 
 # -- symbols -------------------------------------------------------------------------------------------------------
@@ -394,12 +390,7 @@ class KrakenAdapter(VenueAdapter):
 
     # -- frames --------------------------------------------------------------------------------------------------
     def on_frame(self, frame: str | bytes, receipt_ns: int, conn: Connection) -> None:
-        try:
-            message = orjson.loads(frame)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedFrame(f"not JSON: {exc}") from None
-        if not isinstance(message, dict):
-            raise MalformedFrame(f"unexpected frame: {str(message)[:120]}")
+        message = decode_object(frame)
         channel = message.get("channel")
         if channel == "book":
             for event, checksum in parse_book(message, self._by_venue_symbol, receipt_ns):

@@ -32,7 +32,7 @@ from ..connection import Connection
 from ..errors import LivefeedError
 from ..model import BookDelta, BookSnapshot, Level, Side, Ticker, Trade
 from ..symbols import check_known
-from .base import VenueAdapter, VenueEndpoints
+from .base import MalformedFrame, VenueAdapter, VenueEndpoints, decode_object
 
 __all__ = [
     "OkxAdapter",
@@ -59,10 +59,6 @@ _MS = 1_000_000
 _MAX_IGNORED = 100  # updates ignored while awaiting a snapshot before subscribing again
 _ARGS_PER_MESSAGE = 100  # keeps each subscribe request well under OKX's request size limit
 _CHANNELS = {"trades": "trades", "book": "books", "ticker": "tickers"}
-
-
-class MalformedFrame(ValueError):
-    """A frame that is not valid OKX JSON of a known shape."""
 
 
 # -- symbols ----------------------------------------------------------------------------------------------------
@@ -340,12 +336,7 @@ class OkxAdapter(VenueAdapter):
     def on_frame(self, frame: str | bytes, receipt_ns: int, conn: Connection | None = None) -> None:
         if frame in ("pong", b"pong"):
             return
-        try:
-            message = orjson.loads(frame)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedFrame(f"not JSON: {exc}") from None
-        if not isinstance(message, dict):
-            raise MalformedFrame(f"unexpected frame: {str(message)[:120]}")
+        message = decode_object(frame)
         if "event" in message:
             self._on_event(message)
             return
