@@ -11,16 +11,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from enum import StrEnum
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus, WebSocketException
+from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
 
-__all__ = ["Backoff", "ConnectionOptions", "ConnectionStats", "Connection", "redact_url"]
+from .errors import ConfigError, LivefeedError
+from .redact import install_log_redaction, redact_text, redact_url
+
+__all__ = [
+    "Backoff", "ConnectionOptions", "ConnectionStats", "Connection", "ConnectionState", "FatalConnectionError",
+    "classify_connect_error", "redact_url",
+]
 
 log = logging.getLogger(__name__)
 
@@ -30,19 +38,63 @@ FrameTap = Callable[[str, str | bytes, int], None]
 ConnectHook = Callable[["Connection"], Awaitable[None]]
 
 
-def redact_url(url: str) -> str:
-    """Drop credentials, query and path secrets so a URL can go to logs, metrics and reprs."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    path = parts.path
-    # Node providers put the API key in the last path segment (e.g. /v3/<key>): keep only the first segment.
-    segments = [s for s in path.split("/") if s]
-    if len(segments) > 1 or any(len(s) >= 20 for s in segments):
-        path = "/" + segments[0] + "/…" if len(segments[0]) < 20 else "/…"
-    query = "…" if parts.query else ""
-    return urlunsplit((parts.scheme, host, path, query, ""))
+install_log_redaction()  # httpx, websockets and web3 log request URLs (with credentials) and headers
+
+
+class ConnectionState(StrEnum):
+    """Where a source's connection is; str-valued, so ``state == "connected"`` keeps working."""
+
+    NEW = "new"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    CATCHING_UP = "catching up"
+    """Connected and backfilling what was missed (the chain source)."""
+    LIVE = "live"
+    """Connected and streaming after catching up (the chain source)."""
+    BACKOFF = "backoff"
+    """Waiting before the next connect attempt."""
+    FAILED = "failed"
+    """Ended by an error that retrying cannot heal (see ``last_error``)."""
+    CLOSED = "closed"
+
+    @property
+    def up(self) -> bool:
+        return self in _UP
+
+
+_UP = frozenset({ConnectionState.CONNECTED, ConnectionState.CATCHING_UP, ConnectionState.LIVE})
+
+
+class FatalConnectionError(LivefeedError):
+    """A connect error that will not heal by retrying (HTTP 401/403/404, not a WebSocket server, TLS mismatch)."""
+
+
+_FATAL_STATUS = {400: "bad request", 401: "unauthorized", 403: "forbidden", 404: "not found", 405: "not allowed",
+                 410: "gone"}
+
+
+def classify_connect_error(exc: BaseException, open_timeout: float | None = None) -> tuple[bool, str]:
+    """``(fatal, reason)`` for an exception raised while opening a WebSocket; the reason is never empty."""
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        if status in _FATAL_STATUS:
+            return True, f"HTTP {status} {_FATAL_STATUS[status]} on the WebSocket handshake"
+        if 200 <= status < 300:
+            return True, f"HTTP {status} instead of a WebSocket upgrade: not a WebSocket endpoint"
+        return False, f"HTTP {status} on the WebSocket handshake"
+    if isinstance(exc, InvalidURI):
+        return True, f"invalid WebSocket URL: {exc}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return True, f"TLS certificate rejected: {exc.verify_message or exc}"
+    if isinstance(exc, ssl.SSLError):
+        return True, f"TLS handshake failed ({exc.reason or exc}): is this a plain (non-TLS) port? use ws://"
+    if isinstance(exc, TimeoutError):
+        wait = f" within {open_timeout:g} s" if open_timeout else ""
+        return False, f"no answer to the WebSocket handshake{wait} (open_timeout)"
+    if isinstance(exc, ConnectionRefusedError):
+        return False, f"connection refused ({exc.strerror or exc})"
+    detail = str(exc) or repr(exc)
+    return False, f"{type(exc).__name__}: {detail}"
 
 
 @dataclass(slots=True)
@@ -59,7 +111,12 @@ class Backoff:
     attempts: int = 0
 
     def next_delay(self) -> float:
-        base = min(self.cap, self.initial * self.factor**self.attempts)
+        """The next wait: grows by ``factor`` per attempt up to ``cap``, for ever (never overflows)."""
+        try:
+            grown = self.initial * self.factor**self.attempts
+        except OverflowError:  # near attempt 1,024 with factor 2: long past the cap, which is where we stay
+            grown = math.inf
+        base = min(self.cap, grown)
         self.attempts += 1
         return base / 2 + self.rng.uniform(0, base / 2)
 
@@ -87,12 +144,39 @@ class ConnectionOptions:
     tap: FrameTap | None = None
     """Called with every raw frame before the venue parses it (see :mod:`livefeed.sinks.raw`); must not block."""
 
+    def __post_init__(self) -> None:
+        """Refuse settings that can never work (``stale_after=0`` would be a reconnect storm)."""
+        for name in ("ping_interval", "ping_timeout"):
+            _check_seconds(name, getattr(self, name), optional=True)
+        for name in ("stale_after", "open_timeout", "backoff_initial", "backoff_cap"):
+            _check_seconds(name, getattr(self, name))
+        _check_seconds("healthy_after", self.healthy_after, allow_zero=True)
+        if self.backoff_cap < self.backoff_initial:
+            raise ConfigError(f"ConnectionOptions: backoff_cap ({self.backoff_cap:g}) must be >= backoff_initial "
+                              f"({self.backoff_initial:g})")
+        size = self.max_size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
+            raise ConfigError(f"ConnectionOptions: max_size must be a positive number of bytes or None (no limit), "
+                              f"got {size!r}")
+        if self.tap is not None and not callable(self.tap):
+            raise ConfigError(f"ConnectionOptions: tap must be callable(name, frame, receipt_ns), got {self.tap!r}")
+
+
+def _check_seconds(name: str, value: object, *, optional: bool = False, allow_zero: bool = False) -> None:
+    if value is None and optional:
+        return
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and (value > 0 or (allow_zero and value == 0)):  # type: ignore[operator]
+        return
+    allowed = "a finite number of seconds " + (">= 0" if allow_zero else "> 0") + (" or None" if optional else "")
+    raise ConfigError(f"ConnectionOptions: {name} must be {allowed}, got {value!r}")
+
 
 @dataclass(slots=True)
 class ConnectionStats:
     name: str
     url: str
-    state: str = "new"
+    state: ConnectionState = ConnectionState.NEW
     messages: int = 0
     bytes: int = 0
     connects: int = 0
@@ -123,7 +207,7 @@ class ConnectionStats:
         return {
             "connection": self.name,
             "url": self.url,
-            "state": self.state,
+            "state": str(self.state),
             "messages": self.messages,
             "bytes": self.bytes,
             "connects": self.connects,
@@ -161,6 +245,8 @@ class Connection:
         self.name = name
         self.options = options or ConnectionOptions()
         self.stats = ConnectionStats(name=name, url=redact_url(url))
+        self.fatal_error: FatalConnectionError | None = None
+        """Set when the connection ended for good (see :func:`classify_connect_error`); ``run()`` then returns."""
         self._on_frame = on_frame
         self._on_connect = on_connect
         self._on_disconnect = on_disconnect
@@ -172,6 +258,7 @@ class Connection:
         self._wake = asyncio.Event()
         self._connected = asyncio.Event()
         self._state_changed = asyncio.Event()
+        self._attempted = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"<Connection {self.name} {self.stats.url} {self.stats.state}>"
@@ -183,13 +270,19 @@ class Connection:
     async def wait_connected(self) -> None:
         await self._connected.wait()
 
-    async def wait_state_change(self) -> str:
-        """Return the new state at the next transition (connecting, connected, backoff, closed)."""
+    async def wait_state_change(self) -> ConnectionState:
+        """Return the new state at the next transition (connecting, connected, backoff, failed, closed)."""
         event = self._state_changed
         await event.wait()
         return self.stats.state
 
-    def _set_state(self, state: str) -> None:
+    async def wait_first_attempt(self) -> None:
+        """Return once the first connect attempt has succeeded or failed; raise if it failed for good."""
+        await self._attempted.wait()
+        if self.fatal_error is not None:
+            raise self.fatal_error
+
+    def _set_state(self, state: ConnectionState) -> None:
         self.stats.state = state
         self._state_changed.set()
         self._state_changed = asyncio.Event()
@@ -201,19 +294,24 @@ class Connection:
         await ws.send(text)
 
     async def run(self) -> None:
+        """Connect, read and reconnect until :meth:`close` or a fatal error (then ``state`` is ``failed``)."""
         while not self._closing:
             connected_at = await self._session()
+            self._attempted.set()
+            if self.fatal_error is not None:
+                self._set_state(ConnectionState.FAILED)
+                return
             if self._closing:
                 break
             if connected_at is not None and time.monotonic() - connected_at >= self.options.healthy_after:
                 self._backoff.reset()
             delay = self._backoff.next_delay()
-            self._set_state("backoff")
+            self._set_state(ConnectionState.BACKOFF)
             log.info("%s: reconnecting in %.2fs", self.name, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
             self.stats.reconnects += 1
-        self._set_state("closed")
+        self._set_state(ConnectionState.CLOSED)
 
     async def close(self) -> None:
         self._closing = True
@@ -225,7 +323,7 @@ class Connection:
     async def _session(self) -> float | None:
         """One connect-read cycle; returns the monotonic connect time, or None if the connect failed."""
         opts = self.options
-        self._set_state("connecting")
+        self._set_state(ConnectionState.CONNECTING)
         try:
             ws = await connect(
                 self._url,
@@ -235,13 +333,22 @@ class Connection:
                 max_size=opts.max_size,
                 close_timeout=2.0,
             )
-        except (OSError, TimeoutError, WebSocketException) as exc:
-            self._record_error("connect failed", exc)
+        except Exception as exc:  # whatever the handshake raised, the connection must classify it, not die
+            fatal, reason = classify_connect_error(exc, opts.open_timeout)
+            reason = redact_text(reason)
+            self.stats.last_error = f"connect failed: {reason}"
+            if fatal:
+                self.fatal_error = FatalConnectionError(f"{self.name}: cannot connect to {self.stats.url}: {reason}; "
+                                                        "not retrying (check the endpoint and credentials)")
+                log.error("%s", self.fatal_error)
+            else:
+                log.info("%s: %s", self.name, self.stats.last_error)
             return None
         connected_at = time.monotonic()
         self._ws = ws
         stats = self.stats
-        self._set_state("connected")
+        self._set_state(ConnectionState.CONNECTED)
+        self._attempted.set()
         stats.connects += 1
         stats.connected_since_ns = stats.last_message_ns = time.time_ns()
         self._connected.set()
@@ -252,6 +359,8 @@ class Connection:
             await self._read(ws)
         except (OSError, TimeoutError, WebSocketException) as exc:
             self._record_error("connection lost", exc)
+        except Exception as exc:  # e.g. a failing subscribe step: reconnect rather than end the venue
+            self._record_error("session failed", exc)
         finally:
             self._ws = None
             self._connected.clear()
@@ -299,11 +408,8 @@ class Connection:
             await asyncio.sleep((stale_ns - idle) / 1e9)
 
     def _record_error(self, what: str, exc: BaseException) -> None:
-        if isinstance(exc, InvalidStatus):
-            detail = f"HTTP {exc.response.status_code}"
-        else:
-            detail = f"{type(exc).__name__}: {exc}"
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else f"{type(exc).__name__} (no detail)"
         # Errors from websockets can echo the URL; keep secrets out of stats and logs.
-        detail = detail.replace(self._url, self.stats.url)
-        self.stats.last_error = f"{what}: {detail}"
+        self.stats.last_error = redact_text(f"{what}: {detail.replace(self._url, self.stats.url)}")
+        log.info("%s: %s", self.name, self.stats.last_error)
         log.info("%s: %s", self.name, self.stats.last_error)
