@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import httpx
@@ -19,16 +19,29 @@ import orjson
 
 from ..book import OrderBook
 from ..connection import Connection, ConnectionOptions
+from ..errors import LivefeedError
 from ..model import Event
+from ..redact import redact_text, redact_url
 from ..symbols import canonical
 
 __all__ = [
     "VenueEndpoints", "SyncStats", "VenueAdapter", "CHANNELS", "FrameSpec", "AdapterOptions", "MalformedFrame",
-    "decode_object",
+    "decode_object", "RestError", "ResponseTooLargeError", "DEFAULT_MAX_BODY",
 ]
 
 CHANNELS = ("trades", "book", "ticker")
 """Channel names a feed accepts; each venue maps them to its own streams."""
+
+DEFAULT_MAX_BODY = 64 * 2**20
+"""Largest REST body read (bytes, after decompression): ~12x Coinbase's 5.4 MB full snapshot, the largest seen."""
+
+
+class RestError(LivefeedError):
+    """A REST request failed: network, HTTP status, a body over the size limit, or a body that is not JSON."""
+
+
+class ResponseTooLargeError(RestError):
+    """A REST body exceeded ``max_body`` bytes; the rest was not read (a broken or hostile server)."""
 
 
 class MalformedFrame(ValueError):
@@ -113,6 +126,11 @@ class AdapterOptions:
     connection: ConnectionOptions = field(default_factory=ConnectionOptions)
     snapshot_limit: int = 5000
     http_timeout: float = 10.0
+    """Seconds to connect, and between two reads of a REST body."""
+    http_deadline: float = 120.0
+    """Seconds for a whole REST request, so a server dripping an endless body cannot hold a task for ever."""
+    max_body: int = DEFAULT_MAX_BODY
+    """Bytes of one REST body (after decompression) before the request fails with ``ResponseTooLargeError``."""
 
 
 class VenueAdapter:
@@ -135,11 +153,17 @@ class VenueAdapter:
         emit: Callable[[Event], None],
         endpoints: VenueEndpoints | None = None,
         options: AdapterOptions | None = None,
+        *,
+        max_body: int | None = None,
     ) -> None:
         self.symbols = list(dict.fromkeys(symbols))
         self.channels = set(channels)
         self.endpoints = endpoints or self.default_endpoints
         self.options = options or AdapterOptions()
+        if max_body is not None:  # venue_options={"binance": {"max_body": ...}}
+            if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body <= 0:
+                raise ValueError(f"{self.name}: max_body must be a positive number of bytes, got {max_body!r}")
+            self.options = replace(self.options, max_body=max_body)
         self.emit = emit
         self.books: dict[str, OrderBook] = {s: OrderBook(self.name, s) for s in self.symbols}
         self.sync: dict[str, SyncStats] = {s: SyncStats(self.name, s) for s in self.symbols}
@@ -152,20 +176,76 @@ class VenueAdapter:
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
-            tap = self.options.connection.tap
-            hooks = {"response": [self._tap_response]} if tap is not None else {}
-            self._http = httpx.AsyncClient(base_url=self.endpoints.rest, timeout=self.options.http_timeout,
-                                           event_hooks=hooks)
+            self._http = httpx.AsyncClient(base_url=self.endpoints.rest, timeout=self.options.http_timeout)
         return self._http
 
-    async def _tap_response(self, response: httpx.Response) -> None:
-        """Hand REST bodies (snapshots) to the raw-frame tap too, so a capture can serve them again on replay."""
+    async def rest_get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        """GET ``path`` with the body read up to ``max_body`` bytes (the status is not checked).
+
+        Raises ``httpx.HTTPError`` for network errors, :class:`ResponseTooLargeError` past the limit and
+        ``TimeoutError`` past ``http_deadline``. Every body goes to the raw-frame tap, so a capture can replay it.
+        """
+        limit = self.options.max_body
+        async with asyncio.timeout(self.options.http_deadline):
+            async with self.http.stream("GET", path, params=params) as response:
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise self._too_large(response, limit, f"declares {int(declared):,} bytes")
+                chunks, size = [], 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise self._too_large(response, limit, "kept sending")
+                    chunks.append(chunk)
+        body = b"".join(chunks)
+        headers = [(k, v) for k, v in response.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        done = httpx.Response(response.status_code, headers=headers, content=body, request=response.request)
         tap = self.options.connection.tap
         if tap is not None:
-            await response.aread()
-            request = response.request
-            target = request.url.raw_path.decode()
-            tap(f"{self.name}:rest {response.status_code} {target}", response.content, time.time_ns())
+            target = response.request.url.raw_path.decode()
+            tap(f"{self.name}:rest {response.status_code} {target}", body, time.time_ns())
+        return done
+
+    def _too_large(self, response: httpx.Response, limit: int, how: str) -> ResponseTooLargeError:
+        url = redact_url(str(response.request.url))
+        return ResponseTooLargeError(
+            f"{self.name}: {url} {how} more than the {limit / 2**20:g} MiB allowed for a REST body; stopped reading "
+            f"(raise it with venue_options={{{self.name!r}: {{'max_body': bytes}}}} if the venue really sends that)"
+        )
+
+    async def list_symbols(self, path: str, parse: Callable[[Any], Any], params: dict[str, Any] | None = None, *,
+                           what: str = "symbols") -> Any:
+        """``parse(body)`` of the venue's listing at ``path``; a listing of an unexpected shape is a ``RestError``."""
+        body = await self.get_listing(path, params, what=what)
+        try:
+            return parse(body)
+        except LivefeedError:
+            raise
+        except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+            where = redact_url(f"{self.endpoints.rest.rstrip('/')}{path}")
+            raise RestError(f"{self.name}: the {what} listing from {where} is not in the venue's format "
+                            f"({type(exc).__name__}: {redact_text(str(exc))[:200]})") from None
+
+    async def get_listing(self, path: str, params: dict[str, Any] | None = None, *, what: str = "symbols") -> Any:
+        """The venue's JSON listing at ``path``, for :meth:`validate`; any failure is one clear ``RestError``."""
+        where = redact_url(f"{self.endpoints.rest.rstrip('/')}{path}")
+        hint = f"check the network or point endpoints={{{self.name!r}: ...}} at a simulator"
+        try:
+            response = await self.rest_get(path, params)
+        except ResponseTooLargeError:
+            raise
+        except (httpx.HTTPError, TimeoutError, OSError) as exc:
+            reason = redact_text(str(exc)) or type(exc).__name__
+            raise RestError(f"{self.name}: could not list {what} from {where} ({reason}); {hint}") from None
+        if response.status_code != 200:
+            raise RestError(f"{self.name}: could not list {what} from {where} (HTTP {response.status_code}); {hint}")
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            kind = response.headers.get("content-type", "no content type")
+            raise RestError(f"{self.name}: {where} answered HTTP 200 with a body that is not JSON ({kind}, "
+                            f"{len(response.content):,} bytes): not the venue's REST API; {hint}") from None
 
     async def validate(self) -> None:
         """Check the symbols against the venue's listing; raise ``UnknownSymbolError`` early."""

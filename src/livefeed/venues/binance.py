@@ -21,10 +21,10 @@ import httpx
 import orjson
 
 from ..connection import Backoff, Connection
-from ..errors import LivefeedError
 from ..model import BookDelta, BookSnapshot, Side, Ticker, Trade
+from ..redact import redact_text
 from ..symbols import check_known
-from .base import MalformedFrame, VenueAdapter, VenueEndpoints, decode_object
+from .base import MalformedFrame, RestError, VenueAdapter, VenueEndpoints, decode_object
 
 __all__ = [
     "BinanceAdapter",
@@ -86,6 +86,15 @@ def parse_book_ticker(data: Mapping[str, Any], symbol: str, receipt_ns: int) -> 
         "binance", symbol, float(data["b"]), float(data["B"]), float(data["a"]), float(data["A"]),
         None, receipt_ns, data["u"],
     )
+
+
+def listed_symbols(body: Mapping[str, Any]) -> dict[str, str]:
+    """``exchangeInfo`` reply -> ``{"BTC-USDT": "BTCUSDT"}`` for symbols in ``TRADING`` status."""
+    return {
+        f"{s['baseAsset']}-{s['quoteAsset']}": s["symbol"]
+        for s in body["symbols"]
+        if s.get("status", "TRADING") == "TRADING"
+    }
 
 
 def parse_snapshot(body: Mapping[str, Any], symbol: str, receipt_ns: int) -> BookSnapshot:
@@ -186,19 +195,7 @@ class BinanceAdapter(VenueAdapter):
         self._request_id = 0
 
     async def validate(self) -> None:
-        try:
-            response = await self.http.get("/api/v3/exchangeInfo")
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise LivefeedError(
-                f"binance: could not list symbols from {self.endpoints.rest}/api/v3/exchangeInfo ({exc}); "
-                "check the network or point endpoints={'binance': ...} at a simulator"
-            ) from None
-        listed = {
-            f"{s['baseAsset']}-{s['quoteAsset']}": s["symbol"]
-            for s in response.json()["symbols"]
-            if s.get("status", "TRADING") == "TRADING"
-        }
+        listed = await self.list_symbols("/api/v3/exchangeInfo", listed_symbols)
         check_known("binance", self.symbols, listed)
 
     def build_connections(self) -> list[Connection]:
@@ -338,9 +335,9 @@ class BinanceAdapter(VenueAdapter):
     async def _get_snapshot(self, symbol: str) -> BookSnapshot | None:
         params = {"symbol": venue_symbol(symbol), "limit": self.options.snapshot_limit}
         try:
-            response = await self.http.get("/api/v3/depth", params=params)
-        except httpx.HTTPError as exc:
-            log.warning("binance %s: snapshot request failed: %s", symbol, exc)
+            response = await self.rest_get("/api/v3/depth", params=params)
+        except (httpx.HTTPError, OSError, TimeoutError, RestError) as exc:
+            log.warning("binance %s: snapshot request failed: %s", symbol, redact_text(str(exc)) or type(exc).__name__)
             return None
         if response.status_code in (418, 429):
             retry_after = float(response.headers.get("Retry-After", "1"))
@@ -350,4 +347,9 @@ class BinanceAdapter(VenueAdapter):
         if response.status_code != 200:
             log.warning("binance %s: snapshot HTTP %s: %s", symbol, response.status_code, response.text[:200])
             return None
-        return parse_snapshot(orjson.loads(response.content), symbol, time.time_ns())
+        try:
+            return parse_snapshot(orjson.loads(response.content), symbol, time.time_ns())
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            log.warning("binance %s: snapshot body is not a depth snapshot (%s: %s)", symbol, type(exc).__name__,
+                        redact_text(str(exc))[:200])
+            return None

@@ -22,7 +22,6 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import orjson
 from websockets.exceptions import WebSocketException
 
@@ -210,16 +209,7 @@ class BybitAdapter(VenueAdapter):
 
     # -- setup ------------------------------------------------------------------------------------------------
     async def validate(self) -> None:
-        url = f"{self.endpoints.rest}/v5/market/instruments-info"
-        try:
-            response = await self.http.get("/v5/market/instruments-info", params={"category": "spot"})
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise LivefeedError(
-                f"bybit: could not list symbols from {url} ({exc}); "
-                "check the network or point endpoints={'bybit': ...} at a simulator"
-            ) from None
-        listed = listed_symbols(orjson.loads(response.content))
+        listed = await self.list_symbols("/v5/market/instruments-info", listed_symbols, {"category": "spot"})
         check_known("bybit", self.symbols, listed)
         self._names = {s: listed[s] for s in self.symbols}
         self._by_name = {n: s for s, n in self._names.items()}

@@ -24,12 +24,10 @@ from enum import Enum
 from functools import lru_cache
 from typing import Any
 
-import httpx
 import orjson
 from websockets.exceptions import WebSocketException
 
 from ..connection import Connection
-from ..errors import LivefeedError
 from ..model import BookDelta, BookSnapshot, Level, Side, Ticker, Trade
 from ..symbols import check_known
 from .base import MalformedFrame, VenueAdapter, VenueEndpoints, decode_object
@@ -246,16 +244,8 @@ class CoinbaseAdapter(VenueAdapter):
         self._book_synced = asyncio.Event()
 
     async def validate(self) -> None:
-        path = "/api/v3/brokerage/market/products"
-        try:
-            response = await self.http.get(path)
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise LivefeedError(
-                f"coinbase: could not list products from {self.endpoints.rest}{path} ({exc}); "
-                "check the network or point endpoints={'coinbase': ...} at a simulator"
-            ) from None
-        check_known("coinbase", self.symbols, listed_products(orjson.loads(response.content)))
+        listed = await self.list_symbols("/api/v3/brokerage/market/products", listed_products, what="products")
+        check_known("coinbase", self.symbols, listed)
 
     def build_connections(self) -> list[Connection]:
         conn: Connection

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-import httpx
 import orjson
 
 from ..book import OrderBook
@@ -312,15 +311,7 @@ class KrakenAdapter(VenueAdapter):
         self._req_id = 0
 
     async def validate(self) -> None:
-        try:
-            response = await self.http.get("/0/public/AssetPairs")
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise LivefeedError(
-                f"kraken: could not list pairs from {self.endpoints.rest}/0/public/AssetPairs ({exc}); "
-                "check the network or point endpoints={'kraken': ...} at a simulator"
-            ) from None
-        listed = listed_symbols(orjson.loads(response.content))
+        listed = await self.list_symbols("/0/public/AssetPairs", listed_symbols, what="pairs")
         check_known("kraken", self.symbols, listed)
         self._set_precisions(listed)
 

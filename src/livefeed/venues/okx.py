@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-import httpx
 import orjson
 from websockets.exceptions import WebSocketException
 
@@ -69,6 +68,13 @@ def venue_symbol(symbol: str) -> str:
 
 def canonical_symbol(inst_id: str) -> str:
     return inst_id
+
+
+def listed_symbols(body: Mapping[str, Any]) -> set[str]:
+    """``/api/v5/public/instruments`` reply -> the canonical symbols of the ``live`` instruments."""
+    if body.get("code") != "0":
+        raise LivefeedError(f"okx: instrument listing failed: code {body.get('code')} {body.get('msg')}")
+    return {canonical_symbol(i["instId"]) for i in body["data"] if i.get("state", "live") == "live"}
 
 
 def subscription_args(symbols: Iterable[str], channels: Iterable[str]) -> list[dict[str, str]]:
@@ -275,19 +281,8 @@ class OkxAdapter(VenueAdapter):
         self._ignored: dict[str, int] = dict.fromkeys(self.symbols, 0)
 
     async def validate(self) -> None:
-        path = "/api/v5/public/instruments"
-        try:
-            response = await self.http.get(path, params={"instType": "SPOT"})
-            response.raise_for_status()
-            body = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise LivefeedError(
-                f"okx: could not list instruments from {self.endpoints.rest}{path} ({exc}); "
-                "check the network or point endpoints={'okx': ...} at a simulator"
-            ) from None
-        if body.get("code") != "0":
-            raise LivefeedError(f"okx: instrument listing failed: code {body.get('code')} {body.get('msg')}")
-        listed = {canonical_symbol(i["instId"]) for i in body["data"] if i.get("state", "live") == "live"}
+        listed = await self.list_symbols("/api/v5/public/instruments", listed_symbols, {"instType": "SPOT"},
+                                         what="instruments")
         check_known("okx", self.symbols, listed)
 
     def build_connections(self) -> list[Connection]:
