@@ -102,8 +102,8 @@ def ladder_rows(bids: tuple[np.ndarray, np.ndarray], asks: tuple[np.ndarray, np.
     role[index == top_bid] = "best bid"
     role[index == low_ask] = "best ask"
     return {
-        "price": np.round(index * step, _decimals(step)), "bid": bid[at], "ask": ask[at], "neg_bid": -bid[at], "buy": buy[at], "sell": sell[at],
-        "volume": buy[at] + sell[at], "role": role,
+        "price": np.round(index * step, _decimals(step)), "bid": bid[at], "ask": ask[at], "neg_bid": -bid[at],
+        "buy": buy[at], "sell": sell[at], "volume": buy[at] + sell[at], "role": role,
         "bid_colour": np.where(index == top_bid, BEST_BID_COLOUR, BID_COLOUR).astype(object),
         "ask_colour": np.where(index == low_ask, BEST_ASK_COLOUR, ASK_COLOUR).astype(object),
     }
