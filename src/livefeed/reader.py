@@ -10,7 +10,6 @@ a local :class:`~livefeed.Feed` has, so notebook code and plots work unchanged. 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -19,7 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from .book import OrderBook
-from .connection import Backoff, redact_url
+from .connection import Backoff
 from .feed import parse_subscription
 from .frames import RollingFrame
 from .market_rows import (
@@ -31,8 +30,9 @@ from .market_rows import (
     trade_row,
 )
 from .model import BookDelta, BookSnapshot, Event, Ticker, Trade
+from .redact import redact_text, redact_url
 from .runtime import LoopThread
-from .sinks.redis import DEFAULT_PREFIX, decode_event
+from .sinks.redis import DEFAULT_PREFIX, MalformedMessage, decode_event
 
 __all__ = ["RedisFeed", "from_redis"]
 
@@ -59,7 +59,12 @@ def from_redis(
 
 
 class RedisFeed:
-    """A read-only feed fed by Redis Streams: ``.trades``, ``.top_of_book``, ``.tickers``, ``.book(venue, sym)``."""
+    """A read-only feed fed by Redis Streams: ``.trades``, ``.top_of_book``, ``.tickers``, ``.book(venue, sym)``.
+
+    Counters: ``events_read``; ``malformed`` (entries that are not a livefeed message of the schema, with a known
+    venue and a canonical symbol: logged, rate-limited, and skipped); ``errors`` (failed Redis round trips, retried
+    with capped backoff for as long as Redis is away); ``last_error``.
+    """
 
     def __init__(
         self,
@@ -83,6 +88,8 @@ class RedisFeed:
         self.frames = {"trades": self.trades, "top_of_book": self.top_of_book, "tickers": self.tickers}
         self.events_read = 0
         self.errors = 0
+        self.malformed = 0
+        self.last_error = ""
         self._books: dict[tuple[str, str], OrderBook] = {}
         self._top_recorder = TopOfBookRecorder(self.top_of_book)
         self._offsets: dict[str, str] = {}
@@ -122,11 +129,12 @@ class RedisFeed:
 
     async def _close(self) -> None:
         self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task})
+            if not task.cancelled() and task.exception() is not None:
+                log.error("redis reader: the reading task had failed: %r", task.exception())
 
     def add_callback(self, callback: Callable[[Event], None]) -> None:
         """Call ``callback(event)`` on the loop for every event read; it must be quick."""
@@ -171,18 +179,40 @@ class RedisFeed:
                         continue
                     reply = await client.xread(self._offsets, count=10_000, block=self.block_ms)
                     backoff.reset()
-                except (RedisError, OSError) as exc:
+                except (RedisError, OSError, ValueError) as exc:  # the reader retries for ever, at the cap
                     self.errors += 1
-                    log.info("redis reader: %s: %s", redact_url(self.url), type(exc).__name__)
+                    self.last_error = redact_text(f"{type(exc).__name__}: {exc}"[:300])
+                    if self.errors <= 10 or self.errors % 100 == 0:
+                        log.info("redis reader: %s: %s (%d errors so far)", redact_url(self.url), self.last_error,
+                                 self.errors)
                     await asyncio.sleep(backoff.next_delay())
                     continue
                 for key, entries in reply or []:
                     name = key.decode() if isinstance(key, bytes) else key
                     for entry_id, fields in entries:
                         self._offsets[name] = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                        self._dispatch(decode_event(fields[b"e"]))
+                        self._read_entry(name, fields)
         finally:
             await client.aclose()
+
+    def _read_entry(self, stream: str, fields: Any) -> None:
+        """Decode and apply one stream entry; a bad one is counted, logged (rate-limited) and skipped."""
+        try:
+            payload = fields.get(b"e") if isinstance(fields, dict) else None
+            if payload is None:
+                raise MalformedMessage("entry without its 'e' field")
+            event = decode_event(payload)
+        except MalformedMessage as exc:
+            self.malformed += 1
+            if self.malformed <= 10 or self.malformed % 1000 == 0:
+                log.warning("redis reader: skipped a malformed entry in %s (%d so far): %s", stream[:120],
+                            self.malformed, exc)
+            return
+        try:
+            self._dispatch(event)
+        except Exception as exc:  # a valid message the books cannot take must not end the reader either
+            self.malformed += 1
+            log.warning("redis reader: could not apply an entry of %s: %r", stream[:120], exc)
 
     def _dispatch(self, event: Any) -> None:
         self.events_read += 1

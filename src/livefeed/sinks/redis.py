@@ -20,8 +20,8 @@ Message schema (JSON object; times are integer ns since the epoch, ``ts`` may be
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import math
 from collections import deque
 from typing import Any
 
@@ -31,10 +31,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from ..connection import Backoff, redact_url
+from ..connection import Backoff
 from ..model import BookDelta, BookSnapshot, Event, Side, Ticker, Trade
+from ..redact import redact_text, redact_url
+from ..symbols import canonical
+from ..venues import VENUES
 
-__all__ = ["RedisSink", "encode_event", "decode_event", "event_kind", "DEFAULT_PREFIX"]
+__all__ = ["RedisSink", "encode_event", "decode_event", "event_kind", "DEFAULT_PREFIX", "MalformedMessage"]
 
 log = logging.getLogger(__name__)
 
@@ -70,31 +73,120 @@ def encode_event(event: Event) -> bytes:
     return orjson.dumps(body)
 
 
+class MalformedMessage(ValueError):
+    """A Redis entry that is not a livefeed message of the documented schema (counted and skipped by readers)."""
+
+
 def decode_event(data: bytes | str) -> Event:
-    """The inverse of :func:`encode_event` (floats round-trip exactly)."""
-    m = orjson.loads(data)
-    kind = m["type"]
-    if kind == "trade":
-        return Trade(m["venue"], m["symbol"], m["price"], m["size"], Side(m["side"]), m["trade_id"], m["ts"],
-                     m["receipt_ts"], m["seq"])
-    if kind == "book_snapshot":
-        return BookSnapshot(m["venue"], m["symbol"], [tuple(x) for x in m["bids"]], [tuple(x) for x in m["asks"]],
-                            m["ts"], m["receipt_ts"], m["seq"])
-    if kind == "book_delta":
-        return BookDelta(m["venue"], m["symbol"], [tuple(x) for x in m["bids"]], [tuple(x) for x in m["asks"]],
-                         m["ts"], m["receipt_ts"], m["seq"], m["first_seq"])
-    if kind == "ticker":
-        return Ticker(m["venue"], m["symbol"], m["bid_price"], m["bid_size"], m["ask_price"], m["ask_size"],
-                      m["ts"], m["receipt_ts"], m["seq"])
-    raise ValueError(f"unknown livefeed message type {kind!r}")
+    """The inverse of :func:`encode_event` (floats round-trip exactly); anything else is ``MalformedMessage``.
+
+    Every field is checked, because a stream is writable by anyone who can reach Redis: the venue must be a known
+    one and the symbol a canonical ``BASE-QUOTE`` name (it becomes a directory name on export).
+    """
+    try:
+        m = orjson.loads(data)
+    except (orjson.JSONDecodeError, TypeError) as exc:
+        raise MalformedMessage(f"not JSON ({exc})") from None
+    if not isinstance(m, dict):
+        raise MalformedMessage(f"not a JSON object: {str(m)[:80]!r}")
+    kind = m.get("type")
+    try:
+        venue, symbol = _venue(m["venue"]), _symbol(m["symbol"])
+        ts, receipt, seq = _time(m["ts"], True), _time(m["receipt_ts"]), _seq(m["seq"])
+        if kind == "trade":
+            side, trade_id = m["side"], m["trade_id"]
+            if side not in ("buy", "sell") or not isinstance(trade_id, str | int) or isinstance(trade_id, bool):
+                raise MalformedMessage(f"bad side {side!r} or trade_id {trade_id!r}")
+            return Trade(venue, symbol, _price(m["price"]), _size(m["size"]), Side(side), str(trade_id), ts,
+                         receipt, seq)
+        if kind == "book_snapshot":
+            return BookSnapshot(venue, symbol, _levels(m["bids"]), _levels(m["asks"]), ts, receipt, seq)
+        if kind == "book_delta":
+            return BookDelta(venue, symbol, _levels(m["bids"]), _levels(m["asks"]), ts, receipt, seq,
+                             _seq(m["first_seq"]))
+        if kind == "ticker":
+            return Ticker(venue, symbol, _price(m["bid_price"]), _size(m["bid_size"]), _price(m["ask_price"]),
+                          _size(m["ask_size"]), ts, receipt, seq)
+    except KeyError as exc:
+        raise MalformedMessage(f"{kind!r} message without its {exc.args[0]!r} field") from None
+    if kind is None:
+        raise MalformedMessage("message without a 'type' field")
+    raise MalformedMessage(f"unknown livefeed message type {str(kind)[:40]!r}")
+
+
+def _venue(value: object) -> str:
+    if not isinstance(value, str) or value not in VENUES:
+        raise MalformedMessage(f"unknown venue {str(value)[:40]!r}")
+    return value
+
+
+def _symbol(value: object) -> str:
+    if not isinstance(value, str) or len(value) > 41:
+        raise MalformedMessage(f"symbol is not a BASE-QUOTE name: {str(value)[:60]!r}")
+    try:
+        if canonical(value) == value:
+            return value
+    except ValueError:
+        pass
+    raise MalformedMessage(f"symbol is not a BASE-QUOTE name: {value[:60]!r}")
+
+
+def _number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise MalformedMessage(f"{what} is not a finite number: {str(value)[:40]!r}")
+    return float(value)
+
+
+def _price(value: object) -> float:
+    price = _number(value, "price")
+    if price < 0:
+        raise MalformedMessage(f"negative price {price!r}")
+    return price
+
+
+def _size(value: object) -> float:
+    size = _number(value, "size")
+    if size < 0:
+        raise MalformedMessage(f"negative size {size!r}")
+    return size
+
+
+def _time(value: object, optional: bool = False) -> Any:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise MalformedMessage(f"time is not integer ns since the epoch: {str(value)[:40]!r}")
+    return value
+
+
+def _seq(value: object) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedMessage(f"sequence is not an integer: {str(value)[:40]!r}")
+    return value
+
+
+def _levels(value: object) -> list[tuple[float, float]]:
+    if not isinstance(value, list):
+        raise MalformedMessage("book side is not a list of [price, size]")
+    levels = []
+    for level in value:
+        if not isinstance(level, list) or len(level) != 2:
+            raise MalformedMessage(f"book level is not [price, size]: {str(level)[:40]!r}")
+        levels.append((_price(level[0]), _size(level[1])))
+    return levels
 
 
 class RedisSink:
     """``Feed(..., sinks=[RedisSink("redis://127.0.0.1:6379/0")])``.
 
     ``pubsub`` / ``streams`` switch the two outputs; ``maxlen`` bounds each stream (approximately, ``MAXLEN ~``);
-    ``batch`` events go per pipelined round trip. Counters: ``sent``, ``dropped``, ``errors``, ``reconnects``;
-    ``buffered`` is the current queue depth and ``connected`` whether the last round trip succeeded.
+    ``batch`` events go per pipelined round trip. ``stop_timeout`` is the flush deadline: ``stop()`` keeps
+    retrying (with backoff) for at most that long, then gives up. Counters: ``sent``, ``dropped`` (every event
+    never delivered: pushed out of a full buffer, or still buffered when the flush deadline passed; the latter
+    also in ``dropped_at_stop``), ``errors``, ``reconnects``; ``buffered`` is the current queue depth and
+    ``connected`` whether the last round trip succeeded. However long Redis is down, the sink keeps retrying.
     """
 
     def __init__(
@@ -115,6 +207,10 @@ class RedisSink:
             raise ValueError("RedisSink needs pubsub=True or streams=True (or both)")
         if maxlen <= 0 or max_buffered <= 0 or batch <= 0:
             raise ValueError("maxlen, max_buffered and batch must be positive")
+        if not (math.isfinite(stop_timeout) and stop_timeout >= 0):
+            raise ValueError(f"stop_timeout (the flush deadline) must be >= 0 seconds, got {stop_timeout!r}")
+        if not (0 < retry_initial <= retry_cap and math.isfinite(retry_cap)):
+            raise ValueError("retry_initial and retry_cap must be seconds with 0 < retry_initial <= retry_cap")
         self.url = url
         self.pubsub = pubsub
         self.streams = streams
@@ -125,6 +221,7 @@ class RedisSink:
         self.stop_timeout = stop_timeout
         self.sent = 0
         self.dropped = 0
+        self.dropped_at_stop = 0
         self.errors = 0
         self.reconnects = 0
         self.connected = False
@@ -135,6 +232,7 @@ class RedisSink:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._accepting = True
 
     def __repr__(self) -> str:
         return (f"<RedisSink {redact_url(self.url)} sent={self.sent} buffered={self.buffered} "
@@ -150,11 +248,15 @@ class RedisSink:
         self._redis = aioredis.Redis.from_url(self.url, socket_connect_timeout=1.0, socket_timeout=5.0,
                                               retry=Retry(NoBackoff(), 0))
         self._wake, self._stopping = asyncio.Event(), asyncio.Event()
+        self._accepting = True
         self._task = asyncio.create_task(self._run(), name="livefeed-redis-sink")
 
     def on_event(self, event: Event) -> None:
         kind = _KIND.get(type(event))
         if kind is None:
+            return
+        if not self._accepting:  # after stop(): nothing would ever send it
+            self.dropped += 1
             return
         buffer = self._buffer
         if len(buffer) >= self.max_buffered:
@@ -165,21 +267,32 @@ class RedisSink:
         self._wake.set()
 
     async def stop(self) -> None:
-        """Send what is buffered (up to ``stop_timeout`` s if Redis is unreachable), then close."""
+        """Send what is buffered, for at most ``stop_timeout`` s; count whatever is left as dropped; close."""
+        self._accepting = False
         self._stopping.set()
         self._wake.set()
-        if self._task is not None:
+        task, self._task = self._task, None
+        if task is not None:
+            done, _ = await asyncio.wait({task}, timeout=self.stop_timeout)
+            if not done:
+                task.cancel()
+                await asyncio.wait({task})
+            elif not task.cancelled() and task.exception() is not None:
+                log.error("redis sink: the sending task failed: %r", task.exception())
+        left = len(self._buffer)
+        if left:
+            self.dropped += left
+            self.dropped_at_stop += left
+            self._buffer.clear()
+            log.warning("redis sink: %s unreachable at stop (%s); %d buffered events dropped",
+                        redact_url(self.url), self.last_error or "no answer", left)
+        client, self._redis = self._redis, None
+        if client is not None:
             try:
-                await asyncio.wait_for(self._task, self.stop_timeout)
-            except TimeoutError:
-                self.dropped += len(self._buffer)
-                log.warning("redis sink: %s unreachable at stop; %d buffered events dropped",
-                            redact_url(self.url), len(self._buffer))
-                self._buffer.clear()
-            self._task = None
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
+                async with asyncio.timeout(2.0):
+                    await client.aclose()
+            except (TimeoutError, RedisError, OSError) as exc:
+                log.info("redis sink: closing the client: %r", exc)
 
     # -- sending ------------------------------------------------------------------------------------------------
     async def _run(self) -> None:
@@ -192,9 +305,15 @@ class RedisSink:
                 continue
             if await self._send_batch():
                 continue
-            with contextlib.suppress(TimeoutError):  # back off; a stop request still ends the wait early
-                async with asyncio.timeout(self._backoff.next_delay()):
-                    await self._stopping.wait()
+            delay = self._backoff.next_delay()
+            if self._stopping.is_set():
+                await asyncio.sleep(delay)  # flushing at stop: still pace the retries (stop() bounds the total)
+            else:
+                try:  # back off; a stop request ends the wait early for one last prompt attempt
+                    async with asyncio.timeout(delay):
+                        await self._stopping.wait()
+                except TimeoutError:
+                    pass
 
     async def _send_batch(self) -> bool:
         assert self._redis is not None
@@ -209,13 +328,13 @@ class RedisSink:
                 pipe.xadd(stream, {"e": payload}, maxlen=self.maxlen, approximate=True)
         try:
             await pipe.execute()
-        except (RedisError, OSError) as exc:
+        except Exception as exc:  # RedisError, OSError or anything else: the sink keeps buffering, never dies
             self.errors += 1
+            self.last_error = redact_text(f"{type(exc).__name__}: {exc}"[:300])
             if self.connected or self.errors == 1:
                 log.warning("redis sink: %s: %s; buffering (%d events)", redact_url(self.url),
-                            type(exc).__name__, len(buffer))
+                            self.last_error, len(buffer))
             self.connected = False
-            self.last_error = type(exc).__name__
             return False
         # Only the items just sent leave the buffer; drops while awaiting took from the front, so count them.
         sent_ids = {id(item) for item in items}
