@@ -9,6 +9,10 @@ __all__ = [
     "UnknownSymbolError",
     "UnknownChannelError",
     "FeedNotRunningError",
+    "StartTimeoutError",
+    "StopTimeoutError",
+    "CaptureFormatError",
+    "UnsafePartitionError",
 ]
 
 
@@ -34,3 +38,19 @@ class UnknownChannelError(ConfigError):
 
 class FeedNotRunningError(LivefeedError, RuntimeError):
     pass
+
+
+class StartTimeoutError(LivefeedError, TimeoutError):
+    """``feed.start(timeout=...)`` ran out of time; everything it had begun was closed again."""
+
+
+class StopTimeoutError(LivefeedError, TimeoutError):
+    """``feed.stop()`` could not finish: the feed's loop is blocked (e.g. a callback that never returns)."""
+
+
+class CaptureFormatError(LivefeedError, ValueError):
+    """A raw capture file is not what ``RawCapture`` writes: not zstd, not JSON lines, or a line over the limit."""
+
+
+class UnsafePartitionError(LivefeedError, ValueError):
+    """An export partition value (venue, symbol) is not a plain name and could write outside the target."""

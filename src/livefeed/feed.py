@@ -19,6 +19,7 @@ In a script::
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import difflib
@@ -32,10 +33,19 @@ from typing import Any
 import pandas as pd
 
 from .book import OrderBook
+from .callback_watch import CallbackWatch
 from .connection import ConnectionOptions
 from .consolidated import ConsolidatedQuote, consolidate
-from .errors import FeedNotRunningError, UnknownChannelError, UnknownVenueError
+from .errors import (
+    ConfigError,
+    FeedNotRunningError,
+    StartTimeoutError,
+    StopTimeoutError,
+    UnknownChannelError,
+    UnknownVenueError,
+)
 from .export import export_frames
+from .feed_config import check_capacity, check_event_queue_size, check_venue_options, connection_options
 from .frames import RollingFrame
 from .market_rows import (
     TICKER_COLUMNS,
@@ -127,7 +137,7 @@ class Feed:
         *,
         endpoints: Mapping[str, Any] | None = None,
         capacity: int = 100_000,
-        connection: ConnectionOptions | None = None,
+        connection: ConnectionOptions | Mapping[str, Any] | None = None,
         validate: bool = True,
         event_queue_size: int = 100_000,
         sinks: Iterable[Sink] = (),
@@ -148,7 +158,9 @@ class Feed:
             venue: VenueEndpoints.from_value(endpoints[venue], adapter_class(venue).default_endpoints)
             for venue in endpoints
         }
-        connection = connection or ConnectionOptions()
+        capacity = check_capacity(capacity)
+        event_queue_size = check_event_queue_size(event_queue_size)
+        connection = connection_options(connection)
         self.raw_capture = None
         """The :class:`~livefeed.sinks.raw.RawCapture` recording every raw frame, when ``raw_capture`` is given."""
         if raw_capture is not None:
@@ -159,10 +171,17 @@ class Feed:
             self.raw_capture = capture
             sinks = [*sinks, capture]
         self._adapter_options = AdapterOptions(connection=connection)
-        self._venue_options = {venue: dict(opts) for venue, opts in (venue_options or {}).items()}
-        unknown = set(self._venue_options) - set(VENUES)
+        self.connection_options = connection
+        """The effective :class:`~livefeed.connection.ConnectionOptions` of every connection of this feed."""
+        venue_options = dict(venue_options or {})
+        unknown = set(venue_options) - set(VENUES)
         if unknown:
             raise UnknownVenueError(f"venue_options given for unknown venue(s) {sorted(unknown)}")
+        self._venue_options = {
+            venue: check_venue_options(venue, opts, [s.symbol for s in self.subscriptions if s.venue == venue],
+                                       self._endpoints.get(venue), self._adapter_options)
+            for venue, opts in venue_options.items()
+        }
         self.validate = validate
         self.trades = RollingFrame(TRADE_COLUMNS, capacity)
         self.top_of_book = RollingFrame(TOP_OF_BOOK_COLUMNS, capacity)
@@ -183,6 +202,8 @@ class Feed:
         self._event_queue_size = event_queue_size
         self._queues: list[asyncio.Queue[object]] = []
         self._callbacks: list[Callable[[Event], None]] = []
+        self._callback_watch = CallbackWatch()
+        self._stopping = False
         self._adapters: list[VenueAdapter] = []
         self._books: dict[tuple[str, str], OrderBook] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -208,25 +229,55 @@ class Feed:
     # -- lifecycle: notebook form ---------------------------------------------------------------------------
 
     def start(self, timeout: float = 30.0) -> Feed:
-        """Start on the background loop thread and return at once (after symbol validation)."""
+        """Start on the background loop thread and return at once (after symbol validation).
+
+        If the start does not finish within ``timeout`` seconds, everything it began is closed again and
+        :class:`~livefeed.errors.StartTimeoutError` is raised: a failed start leaves nothing running.
+        """
         if self.running:
             log.info("feed already running; start() ignored")
             return self
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+            raise ConfigError(f"start(timeout=...) must be a positive number of seconds, got {timeout!r}")
         self._runner = LoopThread.shared()
         try:
-            self._runner.run(self._open(), timeout)
+            # The timeout runs on the loop, so the start is cancelled there and cleans up after itself.
+            self._runner.run(self._open_within(timeout), timeout + 10.0)
+        except StartTimeoutError:
+            self._runner = None
+            raise
+        except concurrent.futures.TimeoutError:  # the loop itself did not answer
+            self._runner = None
+            raise StartTimeoutError(f"the feed did not start within {timeout} s: its loop is blocked") from None
         except BaseException:
             self._runner = None
             raise
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Close every connection and task; the frames and their data stay readable."""
+        """Close every connection and task; the frames and their data stay readable.
+
+        Events still queued when ``stop()`` is called are discarded (callbacks are not called for them), so a
+        slow callback's backlog does not hold the stop up.
+        """
         if not self.running:
             return
         if self._runner is not None:
-            self._runner.run(self._close(), timeout)
+            self._stopping = True
+            try:
+                self._runner.run(self._close(), timeout)
+            except concurrent.futures.TimeoutError:
+                raise StopTimeoutError(f"the feed did not stop within {timeout} s: its loop is blocked, e.g. by a "
+                                       "callback that does not return") from None
             self._runner = None
+
+    # -- lifecycle: `with Feed(...) as feed:` in a notebook or a plain script -------------------------------
+
+    def __enter__(self) -> Feed:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     # -- lifecycle: async form ------------------------------------------------------------------------------
 
@@ -239,7 +290,18 @@ class Feed:
     async def __aexit__(self, *exc: object) -> None:
         await self._close()
 
+    async def _open_within(self, timeout: float) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._open()
+        except TimeoutError:
+            raise StartTimeoutError(
+                f"the feed did not start within {timeout} s (symbol validation and sink start count); nothing "
+                "is left running: start again with a longer timeout, or check the venues are reachable"
+            ) from None
+
     async def _open(self) -> None:
+        self._stopping = False
         by_venue: dict[str, list[str]] = {}
         for sub in self.subscriptions:
             by_venue.setdefault(sub.venue, []).append(sub.symbol)
@@ -251,13 +313,16 @@ class Feed:
             )
             for venue, symbols in by_venue.items()
         ]
+        started: list[Sink] = []
         try:
             if self.validate:
                 await asyncio.gather(*(adapter.validate() for adapter in adapters))
             for sink in self.sinks:
                 await sink.start()
+                started.append(sink)
         except BaseException:
-            await asyncio.gather(*(adapter.close() for adapter in adapters), return_exceptions=True)
+            await asyncio.gather(*(adapter.close() for adapter in adapters), *(sink.stop() for sink in started),
+                                 return_exceptions=True)
             raise
         self._adapters = adapters
         self._books = {(a.name, s): book for a in adapters for s, book in a.books.items()}
@@ -266,6 +331,7 @@ class Feed:
         self._tasks = [asyncio.create_task(a.run(), name=f"livefeed-{a.name}") for a in adapters]
 
     async def _close(self) -> None:
+        self._stopping = True
         await asyncio.gather(*(adapter.close() for adapter in self._adapters), return_exceptions=True)
         for task in self._tasks:
             task.cancel()
@@ -317,6 +383,8 @@ class Feed:
         self._callbacks.append(callback)
 
     def _emit(self, event: Event) -> None:
+        if self._stopping:
+            return
         cls = type(event)
         if cls is Trade:
             self.trades.append(trade_row(event))  # type: ignore[arg-type]
@@ -336,11 +404,8 @@ class Feed:
                 queue.get_nowait()
                 self.dropped_events += 1
             queue.put_nowait(event)
-        for callback in self._callbacks:
-            try:
-                callback(event)
-            except Exception:
-                log.exception("event callback %r failed", callback)
+        if self._callbacks:
+            self._callback_watch.run(self._callbacks, event)
 
     # -- reading state --------------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Rows are appended on the feed's loop thread (one numpy slot write per column, no allocation) and read as tidy
 pandas DataFrames from any thread. Once ``capacity`` rows are held, each new row overwrites the oldest, so a feed
-left running for days holds the same memory as one running for a minute.
+left running for days holds the same memory as one running for a minute. Columns start small and double as rows
+arrive, up to ``capacity``: a large capacity costs memory only once it is used.
 """
 
 from __future__ import annotations
@@ -13,13 +14,19 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["RollingFrame", "NAT"]
+from .errors import ConfigError
+
+__all__ = ["RollingFrame", "NAT", "MAX_CAPACITY"]
 
 NAT = np.iinfo(np.int64).min
 """Stored in a time column for "no time" (e.g. a venue that sends no exchange timestamp); reads back as NaT."""
 
+MAX_CAPACITY = 10_000_000
+"""Most rows one frame may hold: ~1 GB for a trade frame. Past it, export or sink the data instead."""
+
 _KINDS = {"time", "float", "int", "category", "object"}
 _BATCH = 256  # rows buffered before they are written into the columns
+_FIRST_ALLOCATION = 4096  # rows allocated up front; columns double from here up to the capacity
 
 
 class RollingFrame:
@@ -30,14 +37,16 @@ class RollingFrame:
     """
 
     def __init__(self, columns: Mapping[str, str], capacity: int = 100_000) -> None:
-        if capacity <= 0:
-            raise ValueError(f"capacity must be positive, got {capacity}")
+        if isinstance(capacity, bool) or not isinstance(capacity, int | np.integer) or not 0 < capacity <= MAX_CAPACITY:
+            raise ConfigError(f"capacity must be a whole number of rows from 1 to {MAX_CAPACITY:,}, got {capacity!r}")
+        capacity = int(capacity)
         unknown = {kind for kind in columns.values() if kind not in _KINDS}
         if unknown:
             raise ValueError(f"unknown column kinds {sorted(unknown)}; use {sorted(_KINDS)}")
         self.capacity = capacity
         self.kinds = dict(columns)
-        self._arrays: list[np.ndarray] = [self._allocate(kind, capacity) for kind in columns.values()]
+        self._allocated = min(capacity, _FIRST_ALLOCATION)
+        self._arrays: list[np.ndarray] = [self._allocate(kind, self._allocated) for kind in columns.values()]
         self._codes: dict[int, dict[str, int]] = {
             i: {} for i, kind in enumerate(columns.values()) if kind == "category"
         }
@@ -101,6 +110,8 @@ class RollingFrame:
             self._total += len(rows) - cap
             rows = rows[-cap:]
         count = len(rows)
+        if self._allocated < cap:
+            self._grow(self._total + count)
         start = self._total % cap
         first = min(count, cap - start)  # rows that fit before the ring wraps
         columns = zip(*rows, strict=True)
@@ -120,6 +131,19 @@ class RollingFrame:
             if first < count:
                 array[: count - first] = values[first:]
         self._total += count
+
+    def _grow(self, rows: int) -> None:
+        """Make room for ``rows`` rows (doubling, at most ``capacity``); the ring has not wrapped yet."""
+        size = min(self.capacity, max(rows, 2 * self._allocated))
+        if size <= self._allocated:
+            return
+        grown = []
+        for kind, array in zip(self.kinds.values(), self._arrays, strict=True):
+            bigger = self._allocate(kind, size)
+            bigger[: self._allocated] = array
+            grown.append(bigger)
+        self._arrays = grown
+        self._allocated = size
 
     def _ordered(self, since: int | None = None) -> tuple[list[np.ndarray], int]:
         """Copies of the columns, oldest row first; ``since`` keeps only rows with index >= since."""

@@ -1,0 +1,93 @@
+"""Checks of ``Feed(...)`` arguments, so a mistake fails at the call with what is allowed, not later at start."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .connection import ConnectionOptions
+from .errors import ConfigError
+from .frames import MAX_CAPACITY
+from .venues import AdapterOptions, VenueAdapter, VenueEndpoints, adapter_class
+
+__all__ = ["check_capacity", "check_event_queue_size", "connection_options", "check_venue_options"]
+
+_BASE_PARAMETERS = frozenset(inspect.signature(VenueAdapter.__init__).parameters)
+
+
+def _hint(name: str, allowed: Iterable[str]) -> str:
+    matches = difflib.get_close_matches(name, list(allowed), n=1, cutoff=0.5)
+    return f" Did you mean {matches[0]!r}?" if matches else ""
+
+
+def check_capacity(capacity: object) -> int:
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or not 0 < capacity <= MAX_CAPACITY:
+        raise ConfigError(f"capacity must be a whole number of rows from 1 to {MAX_CAPACITY:,} per frame, "
+                          f"got {capacity!r}")
+    return capacity
+
+
+def check_event_queue_size(size: object) -> int:
+    """``asyncio.Queue(0)`` would be unbounded: refuse it rather than silently lose the bound."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigError(f"event_queue_size must be a whole number of events, at least 1, got {size!r}")
+    return size
+
+
+def connection_options(value: object) -> ConnectionOptions:
+    """A ``ConnectionOptions``, or a dict of its fields (``{"stale_after": 10}``), as a ``ConnectionOptions``."""
+    if value is None:
+        return ConnectionOptions()
+    if isinstance(value, ConnectionOptions):
+        return value
+    if isinstance(value, Mapping):
+        fields = [f.name for f in dataclasses.fields(ConnectionOptions)]
+        for key in value:
+            if key not in fields:
+                raise ConfigError(f"connection option {key!r} is not one of {fields}.{_hint(str(key), fields)}")
+        try:
+            return ConnectionOptions(**value)
+        except ConfigError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"connection: {exc}") from None
+    raise ConfigError(f"connection must be a ConnectionOptions or a dict of its fields, got {type(value).__name__}")
+
+
+def _accepted_options(cls: type[VenueAdapter]) -> list[str]:
+    """Keyword names the adapter class (and its bases up to ``VenueAdapter``) take beyond the base ones."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if klass is VenueAdapter or not issubclass(klass, VenueAdapter):
+            break
+        if "__init__" not in vars(klass):
+            continue
+        for parameter in inspect.signature(klass.__init__).parameters.values():
+            keyword = parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+            if keyword and parameter.name not in _BASE_PARAMETERS and parameter.name not in names:
+                names.append(parameter.name)
+    return names
+
+
+def check_venue_options(venue: str, options: object, symbols: list[str], endpoints: VenueEndpoints | None,
+                        adapter_options: AdapterOptions) -> dict[str, Any]:
+    """The venue's settings, checked by name and by building its adapter once (which checks the values)."""
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"venue_options[{venue!r}] must be a dict of settings, got {type(options).__name__}")
+    cls = adapter_class(venue)
+    accepted = _accepted_options(cls)
+    for key in options:
+        if key not in accepted:
+            allowed = f"it takes {accepted}" if accepted else "it takes none"
+            raise ConfigError(f"venue_options[{venue!r}] has unknown setting {key!r}; {allowed}."
+                              f"{_hint(str(key), accepted)}")
+    if not options:
+        return {}
+    try:
+        cls(symbols, ["trades", "book"], lambda _event: None, endpoints=endpoints, options=adapter_options, **options)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"venue_options[{venue!r}]: {exc}") from None
+    return dict(options)
