@@ -25,6 +25,7 @@ from typing import IO
 import orjson
 import zstandard
 
+from ..errors import CaptureFormatError
 from ..model import Event
 
 __all__ = ["RawCapture", "RawRecord", "read_capture", "capture_files"]
@@ -32,6 +33,9 @@ __all__ = ["RawCapture", "RawRecord", "read_capture", "capture_files"]
 log = logging.getLogger(__name__)
 
 SUFFIX = ".jsonl.zst"
+MAX_LINE = 128 * 2**20
+"""Longest capture line read (bytes): a 64 MiB frame, base64-encoded, with room to spare; past it the file is
+not a capture (e.g. a decompression bomb) and reading stops with ``CaptureFormatError``."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -197,21 +201,29 @@ def capture_files(path: str | Path) -> list[Path]:
     return [path]
 
 
-def read_capture(path: str | Path | Iterable[Path]) -> Iterator[RawRecord]:
+def read_capture(path: str | Path | Iterable[Path], max_line: int = MAX_LINE) -> Iterator[RawRecord]:
     """Every record of a capture (a file, a directory of rotated files, or a list of files) in written order."""
     files = capture_files(path) if isinstance(path, str | Path) else list(path)
     decompressor = zstandard.ZstdDecompressor()
     for file in files:
         with file.open("rb") as fh, decompressor.stream_reader(fh, read_across_frames=True) as reader:
-            buffer = b""
+            parts: list[bytes] = []  # the line read so far, in pieces: joined once, never re-copied per chunk
+            size = 0
             while chunk := reader.read(1 << 20):
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
+                *lines, rest = chunk.split(b"\n")
+                if lines:
+                    lines[0] = b"".join([*parts, lines[0]])
+                    parts, size = [], 0
+                parts.append(rest)
+                size += len(rest)
+                if size > max_line or any(len(line) > max_line for line in lines):
+                    raise CaptureFormatError(f"{file}: a line longer than {max_line:,} bytes: not a livefeed capture")
                 for line in lines:
                     if line:
                         yield _record(line)
-            if buffer.strip():
-                yield _record(buffer)
+            last = b"".join(parts)
+            if last.strip():
+                yield _record(last)
 
 
 def _record(line: bytes) -> RawRecord:
