@@ -9,18 +9,29 @@ plain integers the loop writes. Rates (messages/s) are ``rate(livefeed_messages_
 from __future__ import annotations
 
 import bisect
+import ipaddress
+import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from wsgiref.simple_server import make_server
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler
 from prometheus_client.registry import Collector
 
-from .model import Event
+from .connection import ConnectionState
 
-__all__ = ["FeedCollector", "MetricsServer", "serve_metrics", "LAG_BUCKETS_S"]
+__all__ = ["FeedCollector", "MetricsServer", "serve_metrics", "LAG_BUCKETS_S", "LOOPBACK_HOSTS", "host_allowed"]
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+"""Host header values ``/metrics`` answers by default (any port): a page from another site that rebinds its DNS
+name to 127.0.0.1 still sends its own name, so it is refused."""
+
+_CHAIN_VENUE = "eth"  # chain events carry no venue: they all come from the ``eth`` source
 
 LAG_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -41,17 +52,24 @@ class FeedCollector(Collector):
         self._events: dict[tuple[str, str, str], int] = {}
         feed.add_callback(self.observe)
 
-    def observe(self, event: Event) -> None:
-        """Per event (feed loop): count it and record its exchange-to-receipt lag."""
-        key = (event.venue, event.symbol)
-        kind = (event.venue, event.symbol, type(event).__name__)
+    def observe(self, event: Any) -> None:
+        """Per event (feed loop): count it and record its exchange-to-receipt lag.
+
+        Market events carry venue, symbol and exchange time; chain events (blocks, transfers, ...) carry none of
+        them and are counted under ``venue="eth"`` (a transfer's token symbol as ``symbol``), without lag.
+        """
+        venue = getattr(event, "venue", _CHAIN_VENUE)
+        symbol = getattr(event, "symbol", "")
+        key = (venue, symbol)
+        kind = (venue, symbol, type(event).__name__)
         self._events[kind] = self._events.get(kind, 0) + 1
-        if event.exchange_ts is None:
+        exchange_ts = getattr(event, "exchange_ts", None)
+        if exchange_ts is None:
             return
         lag = self._lag.get(key)
         if lag is None:
             lag = self._lag[key] = _Lag()
-        seconds = (event.receipt_ts - event.exchange_ts) / 1e9
+        seconds = (event.receipt_ts - exchange_ts) / 1e9
         lag.counts[bisect.bisect_left(LAG_BUCKETS_S, seconds)] += 1
         lag.total += seconds
         lag.events += 1
@@ -83,7 +101,7 @@ class FeedCollector(Collector):
                 stale.add_metric(labels, s.stale_timeouts)
                 malformed.add_metric(labels, s.malformed)
                 last.add_metric(labels, s.last_message_ns / 1e9)
-                up.add_metric(labels, 1.0 if s.state == "connected" else 0.0)
+                up.add_metric(labels, 1.0 if _is_up(s.state) else 0.0)
             for sync in list(adapter.sync.values()):
                 labels = [sync.venue, sync.symbol]
                 gaps.add_metric(labels, sync.gaps)
@@ -127,20 +145,66 @@ class FeedCollector(Collector):
         yield GaugeMetricFamily("livefeed_scrape_timestamp_seconds", "when this scrape was taken", value=time.time())
 
 
-class MetricsServer:
-    """A running exporter: ``url`` to scrape, ``close()`` to stop it."""
+def _is_up(state: object) -> bool:
+    try:
+        return ConnectionState(state).up
+    except ValueError:
+        return False
 
-    def __init__(self, collector: FeedCollector, port: int, host: str) -> None:
+
+def host_allowed(host_header: str | None, allowed: Iterable[str]) -> bool:
+    """Whether a request's ``Host`` header (port ignored) names one of ``allowed`` (``"*"`` allows any)."""
+    allowed = set(allowed)
+    if "*" in allowed:
+        return True
+    if not host_header:
+        return False
+    host = host_header.strip().lower()
+    if host.startswith("["):  # [::1]:9464
+        host = host[1:].split("]", 1)[0]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return host.rstrip(".") in {h.lower().strip("[]") for h in allowed}
+
+
+def _host_guard(app: Callable[..., Any], allowed: tuple[str, ...]) -> Callable[..., Any]:
+    """WSGI middleware: 403 for a Host header outside ``allowed`` (DNS-rebinding protection)."""
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if host_allowed(environ.get("HTTP_HOST"), allowed):
+            return app(environ, start_response)
+        start_response("403 Forbidden", [("Content-Type", "text/plain")])
+        return [b"Host not allowed (livefeed metrics answer only loopback host names; see allowed_hosts)\n"]
+
+    return guarded
+
+
+class MetricsServer:
+    """A running exporter: ``url`` to scrape, ``close()`` to stop it. Answers only the ``allowed_hosts``."""
+
+    def __init__(self, collector: FeedCollector, port: int, host: str,
+                 allowed_hosts: Iterable[str] | None = None) -> None:
         self.collector = collector
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(collector)
-        self._server, self._thread = start_http_server(port, addr=host, registry=self.registry)
+        if allowed_hosts is None:
+            allowed_hosts = LOOPBACK_HOSTS if _is_loopback(host) else (*LOOPBACK_HOSTS, host)
+        self.allowed_hosts = tuple(allowed_hosts)
+        app = _host_guard(make_wsgi_app(self.registry), self.allowed_hosts)
+
+        class Server(ThreadingWSGIServer):
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+        self._server = make_server(host, port, app, Server, handler_class=_SilentHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="livefeed-metrics", daemon=True)
+        self._thread.start()
         self.host = host
         self.port = int(self._server.server_port)
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/metrics"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/metrics"
 
     def __repr__(self) -> str:
         return f"<MetricsServer {self.url}>"
@@ -151,8 +215,20 @@ class MetricsServer:
         self._thread.join(5)
 
 
-def serve_metrics(feed: Any, port: int = 9464, host: str = "127.0.0.1") -> MetricsServer:
-    """Expose ``feed``'s health for Prometheus. Binds loopback unless told otherwise: metrics are not public."""
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
+def serve_metrics(feed: Any, port: int = 9464, host: str = "127.0.0.1",
+                  allowed_hosts: Iterable[str] | None = None) -> MetricsServer:
+    """Expose ``feed``'s health for Prometheus. Binds loopback unless told otherwise: metrics are not public.
+
+    Requests must name an ``allowed_hosts`` host in their ``Host`` header (default: the loopback names, plus
+    ``host`` itself when it is not loopback); ``allowed_hosts=["*"]`` answers any.
+    """
     if not 0 <= port <= 65535:
         raise ValueError(f"port must be 0..65535, got {port!r}")
-    return MetricsServer(FeedCollector(feed), port, host)
+    return MetricsServer(FeedCollector(feed), port, host, allowed_hosts)

@@ -23,8 +23,9 @@ from typing import Any
 from web3 import AsyncWeb3, WebSocketProvider
 from web3.exceptions import BlockNotFound
 
-from ..connection import Backoff, ConnectionStats, redact_url
+from ..connection import Backoff, ConnectionState, ConnectionStats
 from ..errors import ConfigError
+from ..redact import redact_text, redact_url
 from ..venues.base import AdapterOptions, VenueAdapter, VenueEndpoints
 from .abi import ERC20_VIEW_ABI, PAIR_VIEW_ABI, SWAP_V2, SWAP_V3, TRANSFER
 from .decode import PoolInfo, TokenInfo, as_int, decode_log, decode_swap, decode_transfer, hexstr, log_key
@@ -54,20 +55,6 @@ class NotAnEthereumNodeError(ConfigError):
 
 class NoContractError(ConfigError):
     """A ``transfers:`` / ``swaps:`` / ``logs:`` address has no contract code on this chain."""
-
-
-class _RedactFilter(logging.Filter):
-    """web3 logs the endpoint URL ("Connecting to: ...") at INFO: node URLs carry API keys, so rewrite them."""
-
-    def __init__(self, secret: str, shown: str) -> None:
-        super().__init__()
-        self.secret, self.shown = secret, shown
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.secret in message:
-            record.msg, record.args = message.replace(self.secret, self.shown), None
-        return True
 
 
 class _SubscriptionLoop:
@@ -121,7 +108,6 @@ class EthereumAdapter(VenueAdapter):
         self._first: tuple[contextlib.AsyncExitStack, AsyncWeb3, dict[str, Target]] | None = None
         """Latest block when validate() ran: everything after it is delivered, even if mined before the
         subscriptions were in place (``Feed.start()`` returns before the loop has subscribed)."""
-        self._filter = _RedactFilter(self.url, self.shown_url)
 
     def __repr__(self) -> str:
         return f"<EthereumAdapter {self.shown_url} targets={[str(t) for t in self.targets]}>"
@@ -136,13 +122,13 @@ class EthereumAdapter(VenueAdapter):
             websocket_kwargs={"ping_interval": c.ping_interval, "ping_timeout": c.ping_timeout,
                               "open_timeout": c.open_timeout, "max_size": c.max_size},
         )
-        for logger in (provider.logger, logging.getLogger("web3.providers.PersistentConnectionProvider")):
-            if self._filter not in logger.filters:
-                logger.addFilter(self._filter)
+        # web3 logs the node URL ("Connecting to: ...") and websockets the request line and headers: the records
+        # of both libraries are redacted by livefeed.redact (installed when livefeed is imported).
         return provider
 
     def _safe(self, exc: BaseException) -> str:
-        return f"{type(exc).__name__}: {exc}".replace(self.url, self.shown_url)
+        detail = str(exc).replace(self.url, self.shown_url)
+        return redact_text(f"{type(exc).__name__}: {detail}" if detail else f"{type(exc).__name__} (no detail)")
 
     # -- validate -----------------------------------------------------------------------------------------------
 
@@ -209,6 +195,7 @@ class EthereumAdapter(VenueAdapter):
         try:
             while not self._closing:
                 live_since = 0.0
+                self.stats.state = ConnectionState.CONNECTING
                 try:
                     async with contextlib.AsyncExitStack() as stack:
                         if self._first is not None:
@@ -222,9 +209,9 @@ class EthereumAdapter(VenueAdapter):
                         self.stats.connects += 1
                         self.stats.reconnects = self.stats.connects - 1
                         self.stats.connected_since_ns = time.time_ns()
-                        self.stats.state = "catching up"
+                        self.stats.state = ConnectionState.CATCHING_UP
                         await self._catch_up(w3)
-                        self.stats.state = "live"
+                        self.stats.state = ConnectionState.LIVE
                         live_since = time.monotonic()
                         async for message in w3.socket.process_subscriptions():
                             await self._on_message(w3, routes, message)
@@ -238,10 +225,10 @@ class EthereumAdapter(VenueAdapter):
                     break
                 if live_since and time.monotonic() - live_since >= c.healthy_after:
                     backoff.reset()
-                self.stats.state = "reconnecting"
+                self.stats.state = ConnectionState.BACKOFF
                 await asyncio.sleep(backoff.next_delay())
         finally:
-            self.stats.state = "closed"
+            self.stats.state = ConnectionState.CLOSED
             self._done.set()
 
     async def _subscribe(self, w3: AsyncWeb3) -> dict[str, Target]:
