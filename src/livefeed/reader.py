@@ -75,13 +75,18 @@ class RedisFeed:
         prefix: str = DEFAULT_PREFIX,
         capacity: int = 100_000,
         block_ms: int = 500,
+        retry_initial: float = 0.05,
+        retry_cap: float = 2.0,
     ) -> None:
+        if not 0 < retry_initial <= retry_cap:
+            raise ValueError("retry_initial and retry_cap must be seconds with 0 < retry_initial <= retry_cap")
         if isinstance(subscriptions, str):
             subscriptions = [subscriptions]
         self.url = url
         self.subscriptions = None if subscriptions is None else [parse_subscription(s) for s in subscriptions]
         self.prefix = prefix
         self.block_ms = block_ms
+        self.retry_initial, self.retry_cap = retry_initial, retry_cap
         self.trades = RollingFrame(TRADE_COLUMNS, capacity)
         self.top_of_book = RollingFrame(TOP_OF_BOOK_COLUMNS, capacity)
         self.tickers = RollingFrame(TICKER_COLUMNS, capacity)
@@ -164,7 +169,7 @@ class RedisFeed:
             self._offsets.setdefault(key, self._initial_offset)
 
     async def _follow(self) -> None:
-        backoff = Backoff(initial=0.05, cap=2.0)
+        backoff = Backoff(initial=self.retry_initial, cap=self.retry_cap)
         client = aioredis.Redis.from_url(self.url, socket_connect_timeout=1.0)
         loop = asyncio.get_running_loop()
         rescan_at = 0.0
