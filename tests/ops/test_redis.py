@@ -4,7 +4,7 @@ rebuilds the same frames, and the feed rides out Redis being killed and restarte
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import orjson
 import pandas as pd
@@ -60,6 +60,7 @@ async def test_reader_rebuilds_the_same_frames(sim: BinanceSim, redis_server: Re
         for symbol in SYMBOLS:
             pd.testing.assert_frame_equal(ours[ours["symbol"] == symbol].reset_index(drop=True),
                                           theirs[theirs["symbol"] == symbol].reset_index(drop=True))
+    assert remote.malformed == 0, remote.malformed
     for symbol in SYMBOLS:
         assert remote.books[("binance", symbol)] == feed.books[("binance", symbol)]
 
@@ -133,3 +134,82 @@ def test_schema_round_trips_exactly() -> None:
     assert decode_event(encode_event(delta)) == delta
     with pytest.raises(ValueError, match="needs pubsub"):
         RedisSink(pubsub=False, streams=False)
+
+
+# -- long outages and stopping while Redis is down (issue 10) ------------------------------------------------------
+
+LONG_OUTAGE = 1_100
+"""Failed round trips to ride out: more than the 1,025 after which the old backoff overflowed and the task died."""
+
+
+async def eventually(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Wait for a counter that has no event of its own to reach a value (checked every 10 ms)."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
+
+
+def a_trade(n: int) -> Trade:
+    return Trade("binance", "BTC-USDT", 100.0 + n, 1.0, Side.BUY, str(n), 1_000 + n, 2_000 + n, n)
+
+
+async def test_sink_rides_out_a_long_outage_and_delivers_afterwards(redis_server: RedisServer) -> None:
+    sink = RedisSink(redis_server.url, retry_initial=1e-4, retry_cap=1e-4)
+    await sink.start()
+    redis_server.kill()
+    for n in range(5):
+        sink.on_event(a_trade(n))
+    await eventually(lambda: sink.errors >= LONG_OUTAGE, "a long run of failed round trips")
+    assert sink._task is not None and not sink._task.done()  # still retrying, not dead
+    redis_server.start()
+    await eventually(lambda: sink.sent == 5, "delivery once Redis is back")
+    await sink.stop()
+    assert sink.dropped == 0 and sink.buffered == 0 and sink.reconnects == 1
+    client = aioredis.Redis.from_url(redis_server.url)
+    assert await client.xlen("livefeed:trades:binance:BTC-USDT") == 5
+    await client.aclose()
+
+
+async def test_reader_rides_out_a_long_outage(redis_server: RedisServer) -> None:
+    redis_server.kill()
+    async with RedisFeed(redis_server.url, ["binance:BTC-USDT"], block_ms=50, retry_initial=1e-4,
+                         retry_cap=1e-4) as remote:
+        await eventually(lambda: remote.errors >= LONG_OUTAGE, "a long run of failed reads")
+        assert remote._task is not None and not remote._task.done()
+        redis_server.start()
+        sink = RedisSink(redis_server.url)
+        await sink.start()
+        sink.on_event(a_trade(1))
+        await sink.stop()
+        await eventually(lambda: remote.trades.total == 1, "the reader to read again")
+    assert remote.last_error
+
+
+async def test_stop_while_redis_is_down_is_bounded_and_counts_every_undelivered_event(
+    sim: BinanceSim, redis_server: RedisServer
+) -> None:
+    flush_deadline = 1.0
+    sink = RedisSink(redis_server.url, stop_timeout=flush_deadline, retry_initial=0.05, retry_cap=2.0)
+    feed = make_feed(sim, sink)
+    offered = 0
+
+    def count(event: Event) -> None:
+        nonlocal offered
+        offered += 1
+
+    feed.add_callback(count)
+    async with asyncio.timeout(flush_deadline + 30):  # a hang guard, not a timing assertion
+        async with feed:
+            await until(feed, lambda: sink.sent >= 100, what="events in redis")
+            redis_server.kill()
+            await until(feed, lambda: sink.buffered >= 300, what="events buffered while redis is down")
+            errors_before_stop = sink.errors
+    # Retries during the flush are paced by the backoff (the old code spun: hundreds of attempts per second).
+    assert sink.errors - errors_before_stop <= 10
+    assert sink.buffered == 0
+    assert sink.dropped_at_stop >= 300
+    assert sink.sent + sink.dropped == offered  # every event is either delivered or counted
+    assert sink.last_error
