@@ -94,7 +94,8 @@ class FeedCollector(Collector):
         synced = GaugeMetricFamily("livefeed_book_synced", "1 while the local book is exact", labels=sym_labels)
         for adapter in list(getattr(feed, "_adapters", [])):
             for conn in list(adapter.connections):
-                s, labels = conn.stats, [adapter.name, conn.name]
+                s = conn.stats
+                labels = [adapter.name, s.name]
                 messages.add_metric(labels, s.messages)
                 received.add_metric(labels, s.bytes)
                 reconnects.add_metric(labels, s.reconnects)
