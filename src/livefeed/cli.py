@@ -1,4 +1,8 @@
-"""``livefeed`` command line. Each subcommand is a module in ``livefeed.commands`` with ``add_parser`` and ``run``."""
+"""``livefeed`` command line. Each subcommand is a module in ``livefeed.commands`` with ``add_parser`` and ``run``.
+
+No input ends in a traceback: usage mistakes and livefeed's own errors print one line and exit 2; anything else
+prints one line naming the error and exits 1 (``livefeed -v ...`` logs its traceback too).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from .commands.arguments import OneLineParser
 from .errors import LivefeedError
 
 __all__ = ["main", "build_parser", "COMMANDS"]
@@ -28,7 +33,7 @@ def _commands() -> dict[str, ModuleType]:
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
-    parser = argparse.ArgumentParser(prog="livefeed", description="Live market data: demo, capture, replay, sim.")
+    parser = OneLineParser(prog="livefeed", description="Live market data: demo, capture, replay, sim.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log reconnects and resyncs")
     sub = parser.add_subparsers(dest="command", required=True)
     commands = _commands()
@@ -45,10 +50,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(commands[args.command].run(args) or 0)
     except LivefeedError as exc:
-        print(f"livefeed: {exc}", file=sys.stderr)
+        _one_line(str(exc))
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # the last line of defence: a bug, reported in one line rather than a traceback
+        if args.verbose:
+            logging.getLogger("livefeed.cli").exception("livefeed %s failed", args.command)
+        _one_line(f"unexpected {type(exc).__name__}: {exc}" + ("" if args.verbose else " (-v shows the traceback)"))
+        return 1
+
+
+def _one_line(message: str) -> None:
+    print(f"livefeed: {' '.join(message.split())}", file=sys.stderr)
 
 
 if __name__ == "__main__":

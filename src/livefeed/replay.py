@@ -14,23 +14,31 @@ faster. Client messages (subscribes) are read and ignored: the capture already h
 from __future__ import annotations
 
 import asyncio
+import binascii
 import contextlib
 import http
+import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import orjson
+import zstandard
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from .errors import CaptureFormatError
 from .sim.base import LoopbackServer
 from .sinks.raw import RawRecord, read_capture
 
-__all__ = ["CaptureReplay", "ReplayStream"]
+__all__ = ["CaptureReplay", "ReplayStream", "checked_records"]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+"""A connection or venue name as ``RawCapture`` writes them (``binance-0``, ``okx``): a plain name."""
 
 
 @dataclass(slots=True)
@@ -39,6 +47,38 @@ class ReplayStream:
 
     name: str
     frames: list[tuple[int, int, str | bytes]] = field(default_factory=list)  # (index, receipt_ns, frame)
+
+
+def checked_records(records: Iterable[RawRecord], origin: object) -> Iterator[RawRecord]:
+    """``records``, each checked to be what ``RawCapture`` writes; anything else raises ``CaptureFormatError``
+    naming the record, instead of a decoder's traceback or a hostile name reaching the server's state."""
+    good = 0
+    try:
+        for record in records:
+            _check_record(record)
+            good += 1
+            yield record
+    except CaptureFormatError:
+        raise
+    except (zstandard.ZstdError, orjson.JSONDecodeError, binascii.Error, KeyError, TypeError, ValueError) as exc:
+        raise CaptureFormatError(f"{origin}: not a livefeed capture (record {good + 1}: {type(exc).__name__}: "
+                                 f"{str(exc)[:200]})") from None
+
+
+def _check_record(record: RawRecord) -> None:
+    if not isinstance(record.receipt_ns, int) or not isinstance(record.source, str):
+        raise ValueError(f"receipt time {record.receipt_ns!r} or source {record.source!r} has the wrong type")
+    if not isinstance(record.frame, str | bytes):
+        raise ValueError(f"frame of {record.source!r} is not text or bytes")
+    if record.is_rest:
+        venue, _, rest = record.source.partition(":rest ")
+        status, _, target = rest.partition(" ")
+        if not _NAME.fullmatch(venue) or not status.isdigit() or not 100 <= int(status) <= 599:
+            raise ValueError(f"REST source {record.source[:120]!r} is not '<venue>:rest <status> <path>'")
+        if not target.startswith("/"):
+            raise ValueError(f"REST path {target[:120]!r} does not start with '/'")
+    elif not _NAME.fullmatch(record.source):
+        raise ValueError(f"connection name {record.source[:120]!r} is not a plain name")
 
 
 @dataclass(slots=True)
@@ -67,7 +107,7 @@ class CaptureReplay(LoopbackServer):
     ) -> None:
         if speed is not None and speed <= 0:
             raise ValueError(f"speed must be positive (or None for as fast as possible), got {speed!r}")
-        records = read_capture(capture) if isinstance(capture, str | Path) else capture
+        records = checked_records(read_capture(capture) if isinstance(capture, str | Path) else capture, capture)
         self.speed = speed
         self.host = host
         self._requested_port = port
@@ -82,7 +122,7 @@ class CaptureReplay(LoopbackServer):
                 _, _, rest = record.source.partition(":rest ")
                 status, _, target = rest.partition(" ")
                 body = record.frame if isinstance(record.frame, bytes) else record.frame.encode()
-                reply = _RestReply(index, int(status), body)
+                reply = _RestReply(index, int(status), body)  # checked_records made sure this is a status code
                 self._rest.setdefault(target, deque()).append(reply)
                 self._rest_by_path.setdefault(urlsplit(target).path, deque()).append(reply)
                 self._rest_all.append(reply)

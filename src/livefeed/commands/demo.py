@@ -18,7 +18,9 @@ from typing import Any
 from ..errors import LivefeedError
 from ..feed import Feed
 from ..model import Event, Trade
+from ..symbols import canonical
 from ..venues import VENUES
+from .arguments import interval, non_negative_seconds, port, writable_directory
 
 __all__ = ["add_parser", "run", "MARKET_VENUES", "default_subscriptions"]
 
@@ -32,9 +34,9 @@ def _parse_fault(text: str) -> tuple[str, float]:
     if name not in FAULTS:
         raise argparse.ArgumentTypeError(f"unknown fault {name!r}; choose from {', '.join(FAULTS)}")
     try:
-        return name, float(at or 3.0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"fault time must be seconds, e.g. {name}@5") from None
+        return name, non_negative_seconds(at or "3")
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"fault time must be seconds from the start, e.g. {name}@5") from None
 
 
 def _parse_venues(text: str) -> list[str]:
@@ -45,30 +47,49 @@ def _parse_venues(text: str) -> list[str]:
     return venues
 
 
+def _parse_symbols(text: str) -> str:
+    """Bases (``BTC``) or full symbols (``BTC-USDT``), comma-separated; each checked here, before anything starts."""
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("no symbols given, e.g. --symbols BTC,ETH or --symbols BTC-USDT")
+    for item in items:
+        try:
+            canonical(item if "-" in item else f"{item}-USD")
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"symbol {item!r} must be a base such as BTC or a BASE-QUOTE symbol such as BTC-USDT") from None
+    return text
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     demo = sub.add_parser("demo", help="stream from the local simulators (or --live) and show live figures")
     demo.add_argument("--venues", type=_parse_venues, default=list(MARKET_VENUES),
                       help=f"comma-separated venues (default: all of {','.join(MARKET_VENUES)})")
-    demo.add_argument("--symbols", default="BTC,ETH",
+    demo.add_argument("--symbols", type=_parse_symbols, default="BTC,ETH",
                       help="comma-separated bases (quoted in USD on coinbase/kraken, USDT elsewhere) "
                            "or full BASE-QUOTE symbols")
-    demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: Ctrl-C)")
+    demo.add_argument("--duration", type=non_negative_seconds, default=None,
+                      help="stop after this many seconds (default: Ctrl-C)")
     demo.add_argument("--export", type=Path, default=None, metavar="DIR", help="write captured frames as Parquet")
     demo.add_argument("--live", action="store_true", help="connect to the real exchanges instead of the simulators")
     demo.add_argument("--seed", type=int, default=1, help="simulator seed")
-    demo.add_argument("--interval", type=float, default=0.1, help="simulator step interval in seconds")
+    demo.add_argument("--interval", type=interval, default=0.1, help="simulator step interval in seconds")
     demo.add_argument("--fault", action="append", type=_parse_fault, default=[], metavar="NAME[@SECONDS]",
                       help=f"inject a fault into every simulator at a time: {', '.join(FAULTS)} (repeatable)")
     demo.add_argument("--chain", action="store_true",
                       help="also stream Ethereum events: a local anvil node with a traffic generator "
                            "(with --live: the node given by --eth-node)")
     demo.add_argument("--eth-node", default=None, metavar="WS_URL", help="Ethereum node for --chain --live")
-    demo.add_argument("--serve", type=int, default=5006, metavar="PORT",
+    demo.add_argument("--serve", type=port, default=5006, metavar="PORT",
                       help="serve the live dashboard (first venue's books) on http://127.0.0.1:PORT (0: any free port)")
     demo.add_argument("--no-serve", dest="serve", action="store_const", const=None, help="no dashboard page")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.export is not None:  # a target that cannot be written fails now, not after the run it would lose
+        args.export = writable_directory(args.export, "--export")
+    if args.eth_node and not args.chain:
+        raise LivefeedError("--eth-node is only used with --chain")
     return asyncio.run(_demo(args))
 
 
@@ -77,7 +98,8 @@ def default_subscriptions(venues: Sequence[str], symbols: str) -> dict[str, list
     out: dict[str, list[str]] = {}
     for venue in venues:
         quote = "USD" if venue in _USD_VENUES else "USDT"
-        out[venue] = [s if "-" in s else f"{s}-{quote}" for s in (x.strip().upper() for x in symbols.split(",")) if s]
+        wanted = (x.strip() for x in symbols.split(","))
+        out[venue] = list(dict.fromkeys(canonical(s if "-" in s else f"{s}-{quote}") for s in wanted if s))
     return out
 
 

@@ -5,51 +5,54 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 from typing import Any
 
-__all__ = ["add_parser", "run", "OTHER_VENUES"]
+from ..errors import LivefeedError
+from .arguments import check_port_free, interval, port, symbol
 
-OTHER_VENUES = ("coinbase", "kraken", "bybit", "okx")
-"""Simulators other modules may provide as ``livefeed.sim.<venue>``; loaded when importable."""
+__all__ = ["add_parser", "run", "endpoints_line"]
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("sim", help="run the exchange simulators on loopback until Ctrl-C")
-    p.add_argument("symbols", nargs="*", default=["BTC-USDT", "ETH-USDT"], help="canonical symbols to simulate")
-    p.add_argument("--port", type=int, default=0, help="Binance simulator port (0: any free port)")
+    p.add_argument("symbols", nargs="*", type=symbol, default=["BTC-USDT", "ETH-USDT"],
+                   help="canonical BASE-QUOTE symbols to simulate")
+    p.add_argument("--port", type=port, default=0, help="Binance simulator port (0: any free port)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--interval", type=float, default=0.1, help="seconds between market steps")
+    p.add_argument("--interval", type=interval, default=0.1, help="seconds between market steps (every venue)")
 
 
 def _simulators(args: argparse.Namespace) -> list[tuple[str, Any]]:
-    from ..sim import BinanceSim
+    from ..sim import SIMULATORS
 
-    sims: list[tuple[str, Any]] = [("binance", BinanceSim(args.symbols, seed=args.seed, interval=args.interval,
-                                                          port=args.port))]
-    for venue in OTHER_VENUES:
-        try:
-            module = importlib.import_module(f"livefeed.sim.{venue}")
-        except ImportError:
-            continue
-        cls = next((getattr(module, n) for n in getattr(module, "__all__", []) if n.endswith("Sim")), None)
-        if cls is not None:
-            with contextlib.suppress(TypeError):
-                sims.append((venue, cls(args.symbols, seed=args.seed)))
+    symbols = list(dict.fromkeys(args.symbols))
+    sims: list[tuple[str, Any]] = []
+    for venue, cls in SIMULATORS.items():
+        where = {"port": args.port} if venue == "binance" else {}  # --port is Binance's; the others pick free ports
+        sims.append((venue, cls(symbols, seed=args.seed, interval=args.interval, **where)))  # type: ignore[call-arg]
     return sims
+
+
+def endpoints_line(sims: list[tuple[str, Any]]) -> str:
+    """``endpoints={...}`` a ``Feed`` takes as it is: each venue's own WebSocket path and REST base."""
+    return "endpoints={" + ", ".join(f"'{v}': {{'ws': '{s.ws_url}', 'rest': '{s.rest_url}'}}" for v, s in sims) + "}"
 
 
 async def _serve(args: argparse.Namespace) -> None:
     sims = _simulators(args)
     async with contextlib.AsyncExitStack() as stack:
         for venue, sim in sims:
-            await stack.enter_async_context(sim)
+            try:
+                await stack.enter_async_context(sim)
+            except OSError as exc:
+                raise LivefeedError(f"the {venue} simulator could not listen: {exc.strerror or exc}") from None
             print(f"{venue}: ws {sim.ws_url}  rest {sim.rest_url}", flush=True)
-        print("endpoints={" + ", ".join(f"'{v}': '{s.rest_url}'" for v, s in sims) + "}  (Ctrl-C stops)", flush=True)
+        print(f"{endpoints_line(sims)}  (Ctrl-C stops)", flush=True)
         await asyncio.Event().wait()
 
 
 def run(args: argparse.Namespace) -> int:
+    check_port_free(args.port, "--port")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))
     return 0
