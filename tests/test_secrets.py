@@ -107,10 +107,10 @@ async def test_no_secret_leaks_from_the_ethereum_source_at_debug(caplog: pytest.
         url = f"ws://alice:{PASSWORD}@{host_port}/?apikey={API_KEY}"
         feed = Feed(["eth:newHeads"], endpoints={"eth": url}, connection=FAST)
         async with feed:
-            await node.mine(2)
-            await until(feed, lambda: len(feed.blocks) >= 2, what="blocks")
             server = feed.serve_metrics(port=0)
             try:
+                await node.mine(2)
+                await until(feed, lambda: len(feed.blocks) >= 2, what="blocks")
                 metrics = await scrape(server.url)
             finally:
                 server.close()
