@@ -94,3 +94,58 @@ def test_rules_and_dashboard_only_use_exported_metrics() -> None:
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]] + [RULES.read_text()]
     used = {name for expr in exprs for name in re.findall(r"\blivefeed_[a-z_]+", expr)}
     assert used and used <= exported, used - exported
+
+
+# -- Host header check and chain events (issue 10) -----------------------------------------------------------------
+
+HOSTILE_HOSTS = ["evil.example", "evil.example:9464", "127.0.0.1.evil.example", "attacker.localhost.example",
+                 "10.0.0.1", ""]
+
+
+async def test_only_loopback_host_headers_are_answered(feed: tuple[Feed, BinanceSim]) -> None:
+    f, _ = feed
+    server = await asyncio.to_thread(f.serve_metrics, 0)
+    try:
+        async with httpx.AsyncClient() as client:
+            for host in ("127.0.0.1", f"127.0.0.1:{server.port}", "localhost", f"localhost:{server.port}",
+                         "[::1]:9464"):
+                response = await client.get(server.url, headers={"Host": host})
+                assert response.status_code == 200, host
+            for host in HOSTILE_HOSTS:  # a DNS-rebinding page sends its own name
+                response = await client.get(server.url, headers={"Host": host})
+                assert response.status_code == 403, host
+                assert "livefeed_" not in response.text
+    finally:
+        await asyncio.to_thread(server.close)
+
+
+async def test_allowed_hosts_opens_other_names(feed: tuple[Feed, BinanceSim]) -> None:
+    from livefeed.metrics import serve_metrics
+
+    f, _ = feed
+    server = await asyncio.to_thread(lambda: serve_metrics(f, 0, allowed_hosts=["metrics.internal"]))
+    try:
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(server.url, headers={"Host": "metrics.internal:80"})).status_code == 200
+            assert (await client.get(server.url)).status_code == 403  # 127.0.0.1 is not in the list given
+    finally:
+        await asyncio.to_thread(server.close)
+
+
+async def test_chain_events_are_counted_not_an_error(feed: tuple[Feed, BinanceSim],
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    from livefeed.chain.events import Block, PendingTx
+
+    f, _ = feed
+    server = await asyncio.to_thread(f.serve_metrics, 0)
+    try:
+        await until(f, lambda: len(f.trades) > 0, what="trades")
+        block = Block(1, "0xab", "0xaa", 1_000_000_000, 7, 21_000, 30_000_000, 1, 2_000_000_000)
+        server.collector.observe(block)  # what the feed's callback does with every chain event
+        server.collector.observe(PendingTx("0x01", None, None, None, None, 2_000_000_000))
+        text = await scrape(server.url)
+    finally:
+        await asyncio.to_thread(server.close)
+    assert sample(text, "livefeed_events_total", venue="eth", type="Block") == 1
+    assert sample(text, "livefeed_events_total", venue="eth", type="PendingTx") == 1
+    assert sample(text, "livefeed_connection_up", venue="binance") == 1
