@@ -17,6 +17,7 @@ from websockets.http11 import Response
 
 from . import wire
 from .base import MarketClock
+from .fair import opening_time_ms
 from .market import MarketSim, Step, spec_for
 from .server import BinanceServer
 from .session import Session
@@ -55,9 +56,12 @@ class BinanceSim(MarketClock, BinanceServer):
         self.autostep = autostep
         self.start_time_ms = start_time_ms
         self.markets: dict[str, MarketSim] = {}
+        opened_ms = opening_time_ms(start_time_ms)
         for symbol in symbols:
             spec = spec_for(symbol)
-            self.markets[spec.canonical] = MarketSim(spec, seed, levels, max_changes, trade_prob)
+            self.markets[spec.canonical] = MarketSim(
+                spec, seed, levels, max_changes, trade_prob, venue="binance", start_ms=opened_ms
+            )
         self._by_stream = {m.spec.venue_symbol.lower(): m for m in self.markets.values()}
         self._by_venue = {m.spec.venue_symbol: m for m in self.markets.values()}
         self._steps = 0

@@ -29,6 +29,7 @@ from websockets.http11 import Response
 from . import bybit_wire as bw
 from . import wire
 from .base import MarketClock, SimServer, SimSession
+from .fair import opening_time_ms
 from .faults import Faults
 from .market import MarketSim, spec_for
 
@@ -197,10 +198,13 @@ class BybitSim(MarketClock, SimServer):
         self.rng = random.Random(f"bybit:{seed}")
         self.pings_received = 0
         self.markets: dict[str, MarketSim] = {}
+        opened_ms = opening_time_ms(start_time_ms)
         for symbol in symbols:
             # Spot trims trailing zeros: print with no padding, then trim (see bybit_wire.trim).
             spec = dataclasses.replace(spec_for(symbol), wire_decimals=0)
-            self.markets[spec.canonical] = MarketSim(spec, seed, levels, max_changes, trade_prob)
+            self.markets[spec.canonical] = MarketSim(
+                spec, seed, levels, max_changes, trade_prob, venue="bybit", start_ms=opened_ms
+            )
         self.by_venue = {m.spec.venue_symbol: m for m in self.markets.values()}
         self.views: dict[tuple[str, int], BookView] = {}
         for sym, market in self.by_venue.items():

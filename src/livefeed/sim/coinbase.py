@@ -22,6 +22,7 @@ from websockets.http11 import Response
 from . import coinbase_wire as cw
 from . import wire
 from .base import MarketClock, SimServer, SimSession
+from .fair import opening_time_ms
 from .market import MarketSim, Step, SymbolSpec, spec_for
 
 __all__ = ["CoinbaseSim", "CoinbaseSession", "COINBASE_SPECS", "coinbase_spec"]
@@ -169,15 +170,20 @@ class CoinbaseSim(MarketClock, SimServer):
         max_changes: int = 10,
         trade_prob: float = 0.3,
         subscribe_within: float = SUBSCRIBE_WITHIN,
+        start_time_ms: int | None = None,
     ) -> None:
         super().__init__(host, port, ping_interval, ping_timeout, send_queue)
         self.interval = interval
         self.subscribe_within = subscribe_within
         self.autostep = autostep
+        self.start_time_ms = start_time_ms
         self.markets: dict[str, MarketSim] = {}
+        opened_ms = opening_time_ms(start_time_ms)
         for symbol in symbols:
             spec = coinbase_spec(symbol)
-            self.markets[spec.canonical] = MarketSim(spec, seed, levels, max_changes, trade_prob)
+            self.markets[spec.canonical] = MarketSim(
+                spec, seed, levels, max_changes, trade_prob, venue="coinbase", start_ms=opened_ms
+            )
         self._recent: dict[str, deque[dict]] = {p: deque(maxlen=RECENT_TRADES) for p in self.markets}
         self._last_price = {p: m.spec.price_str(round(m.spec.start_price * 10**m.spec.price_decimals))
                             for p, m in self.markets.items()}
@@ -227,9 +233,10 @@ class CoinbaseSim(MarketClock, SimServer):
 
     def _tick(self) -> None:
         self._steps += 1
-        now = time.time_ns()
+        event_ms = self._event_time()
+        now = time.time_ns() if self.start_time_ms is None else event_ms * 1_000_000
         for product, market in self.markets.items():
-            self._publish(product, market.step(now // 1_000_000), now)
+            self._publish(product, market.step(event_ms), now)
 
     # -- fan-out -------------------------------------------------------------------------------------------------
     def _followers(self, channel: str, product: str) -> list[CoinbaseSession]:

@@ -23,6 +23,7 @@ from websockets.http11 import Response
 from . import kraken_wire as kw
 from . import wire
 from .base import MarketClock, SimServer, SimSession
+from .fair import opening_time_ms
 from .faults import Faults
 from .market import MarketSim, Step
 
@@ -102,16 +103,21 @@ class KrakenSim(MarketClock, SimServer):
         max_changes: int = 10,
         trade_prob: float = 0.3,
         heartbeat_interval: float = 1.0,
+        start_time_ms: int | None = None,
     ) -> None:
         super().__init__(host, port, ping_interval, ping_timeout, send_queue)
         self.seed = seed
         self.interval = interval
         self.autostep = autostep
         self.heartbeat_interval = heartbeat_interval
+        self.start_time_ms = start_time_ms
         self.markets: dict[str, MarketSim] = {}
+        opened_ms = opening_time_ms(start_time_ms)
         for symbol in symbols:
             spec = kw.kraken_spec(symbol)
-            self.markets[kw.pair_name(spec)] = MarketSim(spec, seed, levels, max_changes, trade_prob)
+            self.markets[kw.pair_name(spec)] = MarketSim(
+                spec, seed, levels, max_changes, trade_prob, venue="kraken", start_ms=opened_ms
+            )
         self._views: dict[tuple[str, int], View] = {}
         self._skip = dict.fromkeys(self.markets, 0)
         self._corrupt = dict.fromkeys(self.markets, 0)
@@ -245,9 +251,11 @@ class KrakenSim(MarketClock, SimServer):
                 session.active = False
 
     def _tick(self) -> None:
-        now = time.time_ns()
+        self._steps += 1
+        event_ms = self._event_time()
+        now = time.time_ns() if self.start_time_ms is None else event_ms * 1_000_000
         for pair, market in self.markets.items():
-            step = market.step(now // 1_000_000)
+            step = market.step(event_ms)
             self._publish_trades(pair, step, now)
             self._publish_book(pair, market, now)
             self._publish_ticker(pair, step, now)

@@ -24,6 +24,7 @@ from websockets.http11 import Response
 
 from . import okx_wire, wire
 from .base import MarketClock, SimServer, SimSession
+from .fair import opening_time_ms
 from .faults import Faults
 from .market import MarketSim, Step, spec_for
 
@@ -142,9 +143,12 @@ class OkxSim(MarketClock, SimServer):
         self.idle_timeout = idle_timeout
         self.start_time_ms = start_time_ms
         self.markets: dict[str, MarketSim] = {}
+        opened_ms = opening_time_ms(start_time_ms)
         for symbol in symbols:
             spec = spec_for(symbol)
-            self.markets[spec.canonical] = MarketSim(spec, seed, levels, max_changes, trade_prob)
+            self.markets[spec.canonical] = MarketSim(
+                spec, seed, levels, max_changes, trade_prob, venue="okx", start_ms=opened_ms
+            )
         self.faults.counts.update({"corrupt_checksum": 0, "idle_close": 0})
         self._seq = {inst: m.last_update_id for inst, m in self.markets.items()}
         self._last_trade = {inst: (m.spec.price_str(0), m.spec.qty_str(0)) for inst, m in self.markets.items()}
