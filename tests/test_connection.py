@@ -183,17 +183,37 @@ async def test_a_refused_port_and_a_server_error_are_transient() -> None:
     await task
 
 
-async def test_a_fatal_venue_error_shows_in_feed_stats() -> None:
+async def test_a_fatal_error_during_start_raises_and_leaves_nothing_running() -> None:
     async with BinanceSim(symbols=["BTC-USDT"], seed=1) as sim, refusing_ws(HTTPStatus.UNAUTHORIZED) as port:
         feed = Feed(["binance:BTC-USDT"], endpoints={"binance": {"ws": f"ws://127.0.0.1:{port}",
                                                                  "rest": sim.rest_url}}, connection=FAST_FAIL)
+        with pytest.raises(FatalConnectionError, match="HTTP 401 unauthorized on the WebSocket handshake"):
+            async with feed:
+                pass
+        assert not feed.running
+
+
+async def test_a_fatal_error_after_start_ends_that_venue_and_shows_in_stats() -> None:
+    handshakes = 0
+
+    def first_only(conn: Any, request: Any) -> Any:
+        nonlocal handshakes
+        handshakes += 1
+        return None if handshakes == 1 else conn.respond(HTTPStatus.FORBIDDEN, "key revoked\n")
+
+    async def hang_up(ws: Any) -> None:
+        await ws.close()
+
+    async with BinanceSim(symbols=["BTC-USDT"], seed=1) as sim, \
+            serve(hang_up, "127.0.0.1", 0, process_request=first_only) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        feed = Feed(["binance:BTC-USDT"], endpoints={"binance": {"ws": f"ws://127.0.0.1:{port}",
+                                                                 "rest": sim.rest_url}}, connection=FAST_FAIL)
         async with feed:
-            conn = feed._adapters[0].connections[0] if feed._adapters[0].connections else None
-            while conn is None:
-                await asyncio.sleep(0)
-                conn = feed._adapters[0].connections[0] if feed._adapters[0].connections else None
-            with pytest.raises(FatalConnectionError):
-                await conn.wait_first_attempt()
+            conn = feed._adapters[0].connections[0]
+            async with asyncio.timeout(20):
+                while conn.stats.state != ConnectionState.FAILED:
+                    await conn.wait_state_change()
             row = feed.stats().iloc[0]
-    assert row["state"] == "failed"
-    assert row["last_error"] == "connect failed: HTTP 401 unauthorized on the WebSocket handshake"
+    assert row["state"] == "failed" and row["connects"] == 1
+    assert row["last_error"] == "connect failed: HTTP 403 forbidden on the WebSocket handshake"

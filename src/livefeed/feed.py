@@ -329,6 +329,11 @@ class Feed:
         self._top_recorder.clear()
         self._loop = asyncio.get_running_loop()
         self._tasks = [asyncio.create_task(a.run(), name=f"livefeed-{a.name}") for a in adapters]
+        try:  # an endpoint that can never work (HTTP 401/403/404, not WebSocket, TLS mismatch) fails the start
+            await asyncio.gather(*(a.first_connect() for a in adapters))
+        except BaseException:
+            await self._close()
+            raise
 
     async def _close(self) -> None:
         self._stopping = True

@@ -94,6 +94,7 @@ class EthereumAdapter(VenueAdapter):
         self.shown_url = redact_url(self.url)
         self.stats = ConnectionStats(name="eth", url=self.shown_url)
         self.connections = [_SubscriptionLoop(self.stats)]  # type: ignore[list-item]
+        self._built.set()  # validate() made the first connection: nothing for first_connect() to wait for
         self.tracker = ChainTracker()
         self.chain_id: int | None = None
         self.tokens: dict[str, TokenInfo] = {}

@@ -172,6 +172,7 @@ class VenueAdapter:
         """Connection name -> the symbols it carries, where a venue spreads symbols over several connections."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: httpx.AsyncClient | None = None
+        self._built = asyncio.Event()
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -261,8 +262,18 @@ class VenueAdapter:
         return task
 
     async def run(self) -> None:
+        """Run every connection until :meth:`close`; one that fails for good (see ``stats()``) ends alone."""
         self.connections = self.build_connections()
+        self._built.set()
         await asyncio.gather(*(conn.run() for conn in self.connections))
+
+    async def first_connect(self) -> None:
+        """Return once every connection has made its first attempt; raise ``FatalConnectionError`` if one of them
+        failed for good (HTTP 401/403/404, not a WebSocket server, TLS mismatch). A transient failure returns:
+        that connection keeps retrying. For ``Feed.start()``, after :meth:`run` has been started."""
+        await self._built.wait()
+        await asyncio.gather(*(conn.wait_first_attempt() for conn in self.connections
+                               if hasattr(conn, "wait_first_attempt")))
 
     async def close(self) -> None:
         await asyncio.gather(*(conn.close() for conn in self.connections), return_exceptions=True)
