@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import tracemalloc
+from pathlib import Path
 
+import pandas as pd
 import pytest
+import zstandard
 
 from livefeed import ConnectionOptions, Feed, UnknownChannelError, UnknownSymbolError, UnknownVenueError
-from livefeed.errors import ConfigError
+from livefeed.errors import CaptureFormatError, ConfigError
+from livefeed.export import export_frames, is_plain_name
+from livefeed.feed import TRADE_COLUMNS
 from livefeed.frames import MAX_CAPACITY, RollingFrame
+from livefeed.replay import CaptureReplay
 from livefeed.sim import BinanceSim
+from livefeed.sinks.raw import MAX_LINE
 
 
 def test_unknown_venue_suggests_close_match() -> None:
@@ -138,3 +146,67 @@ def test_frames_grow_then_roll_like_a_fixed_ring(capacity: int) -> None:
     df = frame.to_pandas()
     assert list(df["n"]) == reference[-capacity:]
     assert list(df["v"].astype(str)) == ["a" if n % 2 else "b" for n in reference[-capacity:]]
+
+
+# -- hostile files: exports stay inside their directory, captures are bounded --------------------------------------
+TRAVERSAL = "x/../../../../elsewhere/TRAVERSED"
+
+
+def test_export_skips_and_counts_rows_whose_partition_is_not_a_plain_name(tmp_path: Path) -> None:
+    frame = RollingFrame(TRADE_COLUMNS, 100)
+    ns = 1_764_000_000_000_000_000
+    for venue, symbol in [("binance", "BTC-USDT"), ("binance", TRAVERSAL), ("../..", "ETH-USDT"), ("binance", "..")]:
+        frame.append((ns, ns, venue, symbol, 100.0, 1.0, "buy", "1"))
+    target = tmp_path / "deep" / "er" / "export"
+    written = export_frames({"trades": frame}, target)
+    assert written.skipped == {"trades": 3}
+    outside = [p for p in tmp_path.rglob("*") if p.is_file() and target not in p.parents]
+    assert outside == []
+    assert not any("TRAVERSED" in str(p) for p in tmp_path.rglob("*"))
+    df = pd.read_parquet(written["trades"])
+    assert df["symbol"].astype(str).tolist() == ["BTC-USDT"]
+
+
+@pytest.mark.parametrize("name", ["BTC-USDT", "ETH-USD", "USD₮0", "1INCH-USDT", "binance", "WETH", "a.b", "x+y"])
+def test_plain_names_are_kept(name: str) -> None:
+    assert is_plain_name(name)
+
+
+@pytest.mark.parametrize("name", [TRAVERSAL, "..", ".", ".hidden", "a/b", "a\\b", "", "x" * 200, "a b", "a\x00b",
+                                  "../x", "x..", None, 5])
+def test_names_that_could_leave_a_directory_are_refused(name: object) -> None:
+    assert not is_plain_name(name)
+
+
+def _bomb(path: Path, mib: int) -> Path:
+    compressor = zstandard.ZstdCompressor(level=3).compressobj(size=mib * 2**20)
+    path.write_bytes(b"".join([*(compressor.compress(b"a" * 2**20) for _ in range(mib)), compressor.flush()]))
+    return path
+
+
+def test_a_zstd_bomb_is_refused_with_bounded_memory(tmp_path: Path) -> None:
+    bomb = _bomb(tmp_path / "bomb.jsonl.zst", 512)
+    assert bomb.stat().st_size < 64 * 2**10  # a few KB on disk, 512 MiB unpacked, no newline
+    tracemalloc.start()
+    try:
+        with pytest.raises(CaptureFormatError, match="a line longer than 134,217,728 bytes"):
+            CaptureReplay(bomb)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < MAX_LINE + 64 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    (b"not json", "JSONDecodeError"),
+    (b'{"x": 1}', "KeyError"),
+    (b'{"t": 1, "c": "../../etc/passwd", "d": "{}"}', "is not a plain name"),
+    (b'{"t": 1, "c": "binance:rest 999 /x", "d": "{}"}', "is not '<venue>:rest <status> <path>'"),
+    (b'{"t": 1, "c": "binance:rest 200 x", "d": "{}"}', "does not start with '/'"),
+    (b'{"t": "soon", "c": "binance-0", "d": "{}"}', "wrong type"),
+])
+def test_replay_refuses_records_that_are_not_a_capture(tmp_path: Path, line: bytes, reason: str) -> None:
+    path = tmp_path / "bad.jsonl.zst"
+    path.write_bytes(zstandard.ZstdCompressor().compress(b'{"t":1,"c":"binance-0","d":"{}"}\n' + line + b"\n"))
+    with pytest.raises(CaptureFormatError, match=rf"not a livefeed capture \(record 2: .*{re.escape(reason)}"):
+        CaptureReplay(path)

@@ -110,6 +110,7 @@ def capture_worker(config: CaptureConfig, index: int, stop_event: Any, counters:
 
     Any failure is reported to the parent as one line on ``errors`` (the traceback only with ``verbose``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by the parent from the spawn until here
     logging.basicConfig(level=logging.INFO if config.verbose else logging.WARNING,
                         format=f"%(asctime)s %(levelname)s worker-{index} %(name)s: %(message)s")
     width = len(CaptureCounts._fields)
@@ -149,20 +150,27 @@ def run_capture(
     counters = ctx.Array("q", width * len(shards), lock=False)  # each worker writes only its own slice
     errors = ctx.SimpleQueue()
     ready = ctx.Array("b", len(shards), lock=False)  # set by each worker once its feed runs
-    procs = []
-    for index, subs in enumerate(shards):
-        part = CaptureConfig(subs, config.to, config.redis, config.endpoints, config.channels, config.metrics_port,
-                             config.verbose)
-        proc = ctx.Process(target=capture_worker, args=(part, index, stop_event, counters, errors, ready),
-                           name=f"livefeed-w{index}")
-        proc.start()
-        procs.append(proc)
+    procs: list[Any] = []
 
     def rows() -> list[CaptureCounts]:
         return [CaptureCounts(*counters[i * width : (i + 1) * width]) for i in range(len(shards))]
 
-    started: float | None = None  # ``duration`` counts from when every worker's feed runs, not from the spawn
+    # A terminal's Ctrl-C reaches the whole process group: a worker still starting up (before it ignores SIGINT)
+    # would die of it. Workers inherit a blocked SIGINT and unblock it once it is ignored; the parent's own
+    # Ctrl-C is delivered when it unblocks, after the workers exist, and stops them cleanly below.
+    unblock = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
+        try:
+            for index, subs in enumerate(shards):
+                part = CaptureConfig(subs, config.to, config.redis, config.endpoints, config.channels,
+                                     config.metrics_port, config.verbose)
+                proc = ctx.Process(target=capture_worker, args=(part, index, stop_event, counters, errors, ready),
+                                   name=f"livefeed-w{index}")
+                proc.start()
+                procs.append(proc)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, unblock)
+        started: float | None = None  # ``duration`` counts from when every worker's feed runs, not from the spawn
         while all(p.is_alive() for p in procs):
             if started is None and all(ready):
                 started = time.monotonic()

@@ -9,12 +9,18 @@ options beyond "this is Hive-partitioned"::
 ``pandas.DataFrame.to_parquet(partition_cols=...)`` and Spark write them; readers add them back as columns. A
 frame without venue/symbol columns (e.g. on-chain blocks) is partitioned by date only. CSV output is one plain file
 per frame. Long exports report progress (a widget in a notebook, a line on stderr elsewhere).
+
+Partition values become directory names, so each must be a plain name: a symbol such as
+``x/../../../../elsewhere`` (from a hostile Redis stream or token contract) would otherwise write outside the
+target. Rows whose venue or symbol is not a plain name are skipped, logged and counted in ``ExportResult.skipped``.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
+import unicodedata
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -22,9 +28,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .errors import UnsafePartitionError
 from .frames import RollingFrame
 
-__all__ = ["export_frames", "FORMATS", "PARTITION_COLUMNS", "PROGRESS_THRESHOLD"]
+__all__ = ["export_frames", "ExportResult", "is_plain_name", "FORMATS", "PARTITION_COLUMNS", "PROGRESS_THRESHOLD"]
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("parquet", "csv")
 PARTITION_COLUMNS = ("venue", "symbol", "date")
@@ -33,6 +42,24 @@ PROGRESS_THRESHOLD = 500_000
 
 Progress = Callable[[int, int], None]
 
+_NAME_PUNCTUATION = frozenset("._+-")
+
+
+def is_plain_name(value: object) -> bool:
+    """True when ``value`` can be one directory name and nothing else: letters and digits of any script, currency
+    signs (``USD₮0``) and ``. _ + -``, starting with a letter or digit, with no ``..``, at most 128 characters."""
+    if not isinstance(value, str) or not 0 < len(value) <= 128 or ".." in value or not value[0].isalnum():
+        return False
+    return all(c.isalnum() or c in _NAME_PUNCTUATION or unicodedata.category(c) == "Sc" for c in value)
+
+
+class ExportResult(dict[str, Path]):
+    """The path written per frame name; ``skipped`` counts, per frame, rows left out for an unsafe partition."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.skipped: dict[str, int] = {}
+
 
 def export_frames(
     frames: Mapping[str, RollingFrame],
@@ -40,7 +67,7 @@ def export_frames(
     format: str = "parquet",
     *,
     progress: bool | Progress | None = None,
-) -> dict[str, Path]:
+) -> ExportResult:
     """Write each non-empty frame under ``directory``; returns the path written per frame name.
 
     ``format="parquet"`` writes the partitioned dataset ``<name>.parquet/`` (replacing an earlier export of the
@@ -49,6 +76,9 @@ def export_frames(
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    for name in frames:
+        if not is_plain_name(name):
+            raise UnsafePartitionError(f"frame name {name!r} is not a plain name; it would not stay in {directory}")
     out_dir = Path(directory)
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"export target {out_dir} exists and is not a directory")
@@ -57,11 +87,15 @@ def export_frames(
     total = sum(len(frame) for frame in todo.values())
     report = _reporter(progress, total)
     done = 0
-    written: dict[str, Path] = {}
+    written = ExportResult()
     for name, frame in todo.items():
         df = frame.to_pandas()
         if format == "parquet":
             path = out_dir / f"{name}.parquet"
+            df, skipped = _safe_partitions(name, df)
+            if skipped:
+                written.skipped[name] = skipped
+                done += skipped
             done = _write_dataset(df, path, done, total, report)
         else:
             path = out_dir / f"{name}.csv"
@@ -71,6 +105,23 @@ def export_frames(
         written[name] = path
     report(total, total)
     return written
+
+
+def _safe_partitions(name: str, df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """``df`` without the rows whose venue or symbol is not a plain name, and how many those were."""
+    safe = pd.Series(True, index=df.index)
+    for column in ("venue", "symbol"):
+        if column in df.columns:
+            values = df[column].astype(object)
+            checked = {v: pd.isna(v) or is_plain_name(v) for v in values.unique()}  # no value: no directory
+            safe &= values.map(checked).astype(bool)
+    skipped = int((~safe).sum())
+    if skipped:
+        bad = sorted({str(v) for c in ("venue", "symbol") if c in df.columns for v in df.loc[~safe, c].unique()
+                      if not pd.isna(v) and not is_plain_name(v)})
+        log.warning("export of %s: skipped %d row(s) whose venue/symbol is not a plain name (%s): as a partition "
+                    "directory it would not stay inside the export", name, skipped, ", ".join(map(repr, bad[:5])))
+    return (df[safe] if skipped else df), skipped
 
 
 def _write_dataset(df: pd.DataFrame, path: Path, done: int, total: int, report: Progress) -> int:

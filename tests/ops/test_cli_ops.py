@@ -1,9 +1,13 @@
-"""``livefeed capture`` as a user runs it: a real process against a simulator, stopped with Ctrl-C (SIGINT);
-every frame it reports as captured is in the files, which ``livefeed replay`` then serves."""
+"""``livefeed capture`` and ``livefeed sim`` as a user runs them: real processes against a simulator, stopped
+with Ctrl-C as a terminal sends it (SIGINT to the whole process group); every frame capture reports as captured
+is in the files, which ``livefeed replay`` then serves; a worker's failure is one line."""
 
 from __future__ import annotations
 
+import argparse
+import ast
 import asyncio
+import os
 import re
 import signal
 import sys
@@ -11,33 +15,46 @@ from pathlib import Path
 
 import pytest
 
+from livefeed import ConnectionOptions, Feed
+from livefeed.capture import shard
 from livefeed.cli import main
+from livefeed.commands.sim import _simulators
 from livefeed.reader import RedisFeed
 from livefeed.replay import CaptureReplay
 from livefeed.sim import BinanceSim
 from livefeed.sinks.raw import read_capture
 
+from ..conftest import synced
 from .conftest import RedisServer
+
+CLI = (sys.executable, "-m", "livefeed.cli")
 
 
 async def test_capture_stops_cleanly_on_ctrl_c_and_loses_nothing(tmp_path: Path, redis_server: RedisServer) -> None:
     async with BinanceSim(symbols=("BTC-USDT", "ETH-USDT"), seed=1, interval=0.01, levels=50) as sim:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "livefeed.cli", "capture", "binance:BTC-USDT", "binance:ETH-USDT",
-            "--to", str(tmp_path), "--workers", "2", "--endpoint", f"binance={sim.rest_url}", "--redis", redis_server.url,
-            stderr=asyncio.subprocess.PIPE,
+            *CLI, "capture", "binance:BTC-USDT", "binance:ETH-USDT", "binance:btc_usdt",  # one symbol spelled twice
+            "--to", str(tmp_path), "--workers", "3", "--endpoint", f"binance={sim.rest_url}", "--redis", redis_server.url,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
         )
-        assert proc.stderr is not None
-        async with asyncio.timeout(60):
+        assert proc.stdout is not None and proc.stderr is not None
+        async with asyncio.timeout(90):
+            banner = (await proc.stdout.readline()).decode()
+            assert "capturing 2 subscription(s)" in banner, banner  # the two spellings were merged
             while True:  # the status line says frames reached disk
-                line = (await proc.stderr.readline()).decode()
-                assert line, "capture exited early"
+                line = (await proc.stdout.readline()).decode()
+                assert line, "capture exited early: " + (await proc.stderr.read()).decode()
                 match = re.search(r"raw ([\d,]+)", line)
                 if match and int(match.group(1).replace(",", "")) > 100:
                     break
-            proc.send_signal(signal.SIGINT)
-            rest = (await proc.stderr.read()).decode()
-            assert await proc.wait() == 0, rest
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the parent and every worker get it
+            rest = (await proc.stdout.read()).decode()
+            errors = (await proc.stderr.read()).decode()
+            assert await proc.wait() == 0, errors
+    assert "Traceback" not in errors and "Error" not in errors, errors
+    summary = re.search(r"stopped: .*", rest)
+    assert summary, rest
+    assert "0 not delivered to redis" in summary.group(0)
     written = int(re.search(r"([\d,]+) raw frames written", rest).group(1).replace(",", ""))  # type: ignore[union-attr]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["worker-0", "worker-1"]
     assert sum(1 for _ in read_capture(tmp_path)) == written
@@ -54,6 +71,31 @@ async def test_capture_stops_cleanly_on_ctrl_c_and_loses_nothing(tmp_path: Path,
     assert set(remote.books) == {("binance", "BTC-USDT"), ("binance", "ETH-USDT")}
 
 
+@pytest.mark.parametrize("verbose", [False, True])
+async def test_a_worker_failure_is_one_line_and_verbose_reaches_the_workers(tmp_path: Path, verbose: bool) -> None:
+    async with BinanceSim(symbols=("BTC-USDT", "ETH-USDT"), seed=1, interval=0.05, levels=20) as sim:
+        proc = await asyncio.create_subprocess_exec(
+            *CLI, *(["-v"] if verbose else []), "capture", "binance:BTC-USDX", "--to", str(tmp_path),
+            "--endpoint", f"binance={sim.rest_url}",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+        async with asyncio.timeout(90):
+            _, err = await proc.communicate()
+    errors = err.decode()
+    assert proc.returncode == 2, errors
+    expected = "livefeed: worker 0 (binance:BTC-USDX): binance does not list 'BTC-USDX' (did you mean BTC-USDT"
+    if verbose:  # the worker's own log (with its traceback) reaches the terminal, and the one line still ends it
+        assert "worker-0" in errors and "Traceback" in errors, errors
+        assert errors.splitlines()[-1].startswith(expected), errors
+    else:
+        assert errors.splitlines() == [errors.strip()] and errors.startswith(expected), errors
+
+
+def test_shards_merge_repeats() -> None:
+    assert shard(["binance:BTC-USDT", "binance:ETH-USDT", "binance:BTC-USDT"], 3) == [
+        ["binance:BTC-USDT"], ["binance:ETH-USDT"]]
+
+
 def test_capture_rejects_bad_input_before_starting(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["capture", "binance:BTC-USDT"]) == 2
     assert "give --to DIR and/or --redis URL" in capsys.readouterr().err
@@ -61,3 +103,37 @@ def test_capture_rejects_bad_input_before_starting(capsys: pytest.CaptureFixture
     assert "unknown venue" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["capture", "binance:BTC-USDT", "--to", "x", "--duration", "soon"])
+
+
+def test_sim_interval_reaches_every_venue() -> None:
+    sims = _simulators(argparse.Namespace(symbols=["BTC-USDT"], seed=1, interval=0.05, port=0))
+    assert [venue for venue, _ in sims] == ["binance", "coinbase", "kraken", "bybit", "okx"]
+    assert {venue: sim.interval for venue, sim in sims} == dict.fromkeys(["binance", "coinbase", "kraken", "bybit",
+                                                                          "okx"], 0.05)
+
+
+async def test_the_endpoints_line_of_livefeed_sim_works_for_every_venue() -> None:
+    """Paste what ``livefeed sim`` prints into ``Feed(endpoints=...)``: every venue's books sync (Kraken and OKX
+    too, whose WebSocket paths the old line lost)."""
+    proc = await asyncio.create_subprocess_exec(*CLI, "sim", "BTC-USDT", "--interval", "0.02",
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(60):
+            while not (line := (await proc.stdout.readline()).decode()).startswith("endpoints="):
+                assert line, "livefeed sim exited: " + (await proc.stderr.read()).decode()  # type: ignore[union-attr]
+        endpoints = ast.literal_eval(line.split("=", 1)[1].split("  (Ctrl-C")[0])
+        venues = ["binance", "coinbase", "kraken", "bybit", "okx"]
+        feed = Feed([f"{v}:BTC-USDT" for v in venues], channels=["book"], endpoints=endpoints,
+                    connection=ConnectionOptions(backoff_initial=0.05, backoff_cap=0.5))
+        async with feed:
+            changed = asyncio.Event()
+            feed.add_callback(lambda _e: changed.set())
+            async with asyncio.timeout(60):
+                while not synced(feed):
+                    changed.clear()
+                    await changed.wait()
+            assert int(feed.stats()["reconnects"].sum()) == 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await proc.wait()
