@@ -20,11 +20,22 @@ from bokeh.models import (
     LogColorMapper,
     LogTicker,
     NumeralTickFormatter,
+    Range1d,
 )
 from bokeh.palettes import Inferno256
 
 from .figures import ASK_COLOUR, BID_COLOUR, BUY_COLOUR, SELL_COLOUR, Built, source_name
-from .sampling import TIME_FORMAT, ExchangeClock, FrameTap, event_times, infer_tick, nice_step, time_figure
+from .sampling import (
+    PRICE_FORMAT,
+    SIZE_FORMAT,
+    TIME_FORMAT,
+    ExchangeClock,
+    FrameTap,
+    event_times,
+    infer_tick,
+    nice_step,
+    time_figure,
+)
 from .views import View, on_feed_loop
 
 if TYPE_CHECKING:
@@ -36,13 +47,15 @@ _FIRST_COLUMN_MS = 250.0
 """Width given to the first column, before a refresh period has been seen."""
 
 
-def heatmap_figure(venue: str, symbol: str, *, height: int = 380, price_format: str = "0,0.00") -> Built:
+def heatmap_figure(venue: str, symbol: str, *, height: int = 380, price_format: str = PRICE_FORMAT,
+                   x_range: Range1d | None = None) -> Built:
     """Image columns of book size by price over time, best bid / ask lines, and trades as dots by side.
 
     Sources: ``heatmap`` (one row per column: ``image`` a ``bins x 1`` array of size per bin, NaN when empty,
     ``x``/``dw`` its time span in ms, ``y``/``dh`` its price span, ``ts`` the sample time, ``bid``, ``ask``) and
     ``heatmap-trades`` (``ts``, ``price``, ``size``, ``side``, ``colour``, ``radius``), both streamed with a
     rollover. The colour mapper is named ``heatmap-colour:<venue>:<symbol>``; its ``high`` only ever grows.
+    ``x_range`` puts the figure on a shared time window (default: fit the data).
     """
     columns = ColumnDataSource({"image": [], "x": [], "y": [], "dw": [], "dh": [], "ts": [], "bid": [], "ask": []},
                                name=source_name("heatmap", venue, symbol))
@@ -50,7 +63,7 @@ def heatmap_figure(venue: str, symbol: str, *, height: int = 380, price_format: 
                               name=source_name("heatmap-trades", venue, symbol))
     mapper = LogColorMapper(palette=Inferno256, low=1e-3, high=1.0, nan_color="rgba(0, 0, 0, 0)",
                             name=source_name("heatmap-colour", venue, symbol))
-    fig = time_figure(f"{venue} {symbol} liquidity heatmap", height, price_format)
+    fig = time_figure(f"{venue} {symbol} liquidity heatmap", height, price_format, x_range)
     fig.yaxis.axis_label = "price"
     fig.background_fill_color = "#000004"
     fig.grid.grid_line_alpha = 0.2
@@ -71,11 +84,12 @@ def heatmap_figure(venue: str, symbol: str, *, height: int = 380, price_format: 
                             formatter=NumeralTickFormatter(format="0,0.[000]")), "right")
     fig.add_tools(
         HoverTool(renderers=[image], formatters={"$x": "datetime"}, tooltips=[
-            ("time", f"$x{{{TIME_FORMAT}}}"), ("price", f"$y{{{price_format}}}"), ("size in bin", "@image{0,0.0000}"),
+            ("time", f"$x{{{TIME_FORMAT}}}"), ("price", f"$y{{{price_format}}}"),
+            ("size in bin", f"@image{{{SIZE_FORMAT}}}"),
         ]),
         HoverTool(renderers=[tape], formatters={"@ts": "datetime"}, tooltips=[
-            ("time", f"@ts{{{TIME_FORMAT}}}"), ("price", f"@price{{{price_format}}}"), ("size", "@size{0,0.0000}"),
-            ("side", "@side"),
+            ("time", f"@ts{{{TIME_FORMAT}}}"), ("price", f"@price{{{price_format}}}"),
+            ("size", f"@size{{{SIZE_FORMAT}}}"), ("side", "@side (taker)"),
         ]),
     )
     return Built(fig, {"heatmap": columns, "trades": trades})

@@ -16,7 +16,7 @@ from bokeh.models import ColumnDataSource, CustomJSTickFormatter, HoverTool, Num
 from bokeh.plotting import figure
 
 from .figures import ASK_COLOUR, BID_COLOUR, BUY_COLOUR, SELL_COLOUR, Built, source_name
-from .sampling import ExchangeClock, FrameTap, event_times, infer_tick
+from .sampling import PRICE_FORMAT, SIZE_FORMAT, ExchangeClock, FrameTap, event_times, infer_tick
 from .views import View, on_feed_loop
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ LADDER_COLUMNS = ("price", "bid", "ask", "neg_bid", "buy", "sell", "volume", "bi
 
 
 def ladder_figure(venue: str, symbol: str, *, height: int = 520, window: float = 60.0,
-                  price_format: str = "0,0.00") -> Built:
+                  price_format: str = PRICE_FORMAT) -> Built:
     """Bid size (left, drawn leftwards) and ask size (right) per price row, and the buy / sell volume traded at
     each row over the last ``window`` seconds, side by side on one price axis.
 
@@ -56,8 +56,9 @@ def ladder_figure(venue: str, symbol: str, *, height: int = 520, window: float =
     traded.hbar_stack(["buy", "sell"], y="price", height=0.9, source=src, fill_color=[BUY_COLOUR, SELL_COLOUR],
                       line_color=None, legend_label=["buy (taker)", "sell (taker)"])
     traded.legend.location = "bottom_right"
-    tooltips = [("price", f"@price{{{price_format}}}"), ("", "@role"), ("bid", "@bid{0,0.0000}"),
-                ("ask", "@ask{0,0.0000}"), ("bought", "@buy{0,0.0000}"), ("sold", "@sell{0,0.0000}")]
+    tooltips = [("price", f"@price{{{price_format}}}"), ("", "@role"), ("bid", f"@bid{{{SIZE_FORMAT}}}"),
+                ("ask", f"@ask{{{SIZE_FORMAT}}}"), ("bought", f"@buy{{{SIZE_FORMAT}}}"),
+                ("sold", f"@sell{{{SIZE_FORMAT}}}")]
     for fig in (book, traded):
         fig.add_tools(HoverTool(tooltips=tooltips, mode="hline"))
         fig.ygrid.grid_line_alpha = 0.3

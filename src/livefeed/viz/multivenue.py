@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from bokeh.layouts import column
-from bokeh.models import ColumnDataSource, HoverTool, Legend, LegendItem, Span
+from bokeh.models import ColumnDataSource, HoverTool, Legend, LegendItem, Range1d, Span
 from bokeh.palettes import Category10_10
 
 from ..consolidated import consolidate
 from ..errors import UnknownSymbolError
 from ..symbols import canonical, split
 from .figures import ASK_COLOUR, BID_COLOUR, Built, source_name
-from .sampling import TIME_FORMAT, ExchangeClock, FrameTap, time_figure
+from .sampling import PRICE_FORMAT, SIZE_FORMAT, TIME_FORMAT, ExchangeClock, FrameTap, time_figure
 from .views import View, on_feed_loop
 
 if TYPE_CHECKING:
@@ -56,15 +56,17 @@ def _legend_right(fig: Any, items: list[LegendItem]) -> None:
     fig.add_layout(Legend(items=items, click_policy="hide"), "right")
 
 
-def mids_figure(asset: str, markets: Sequence[Market], *, height: int = 300, price_format: str = "0,0.00") -> Built:
+def mids_figure(asset: str, markets: Sequence[Market], *, height: int = 300, price_format: str = PRICE_FORMAT,
+                x_range: Range1d | None = None) -> Built:
     """One mid line per market of ``asset`` over time.
 
     Source ``mids`` (named ``mids:multi:<asset>``): ``ts`` (ms) and one ``mid_<venue>_<base>_<quote>`` column per
-    market, NaN while that book has no mid (drawn as a gap); streamed with a rollover.
+    market, NaN while that book has no mid (drawn as a gap); streamed with a rollover. ``x_range`` puts the figure
+    on a shared time window (default: fit the data).
     """
     src = ColumnDataSource({"ts": [], **{mid_column(*m): [] for m in markets}},
                            name=source_name("mids", "multi", asset))
-    fig = time_figure(f"{asset} mid by venue", height, price_format)
+    fig = time_figure(f"{asset} mid by venue", height, price_format, x_range)
     fig.yaxis.axis_label = "mid"
     items = []
     for venue, symbol in markets:
@@ -80,16 +82,16 @@ def mids_figure(asset: str, markets: Sequence[Market], *, height: int = 300, pri
 
 
 def consolidated_figure(symbol: str, venues: Sequence[str], *, height: int = 300,
-                        price_format: str = "0,0.00") -> Built:
+                        price_format: str = PRICE_FORMAT, x_range: Range1d | None = None) -> Built:
     """The best bid and ask across venues over time, each sample marked in the colour of the venue holding it,
     and the cross-venue spread in basis points below (negative: crossed across venues).
 
     Source ``consolidated`` (named ``consolidated:multi:<symbol>``; columns :data:`CONSOLIDATED_COLUMNS`) is
-    streamed with a rollover.
+    streamed with a rollover. ``x_range`` puts both figures on a shared time window (default: fit the data).
     """
     src = ColumnDataSource({name: [] for name in CONSOLIDATED_COLUMNS},
                            name=source_name("consolidated", "multi", symbol))
-    prices = time_figure(f"{symbol} consolidated best bid / ask", height, price_format)
+    prices = time_figure(f"{symbol} consolidated best bid / ask", height, price_format, x_range)
     prices.yaxis.axis_label = "price"
     bid = prices.step(x="ts", y="bid", mode="after", source=src, line_color=BID_COLOUR, line_width=1.5)
     ask = prices.step(x="ts", y="ask", mode="after", source=src, line_color=ASK_COLOUR, line_width=1.5)
@@ -105,8 +107,8 @@ def consolidated_figure(symbol: str, venues: Sequence[str], *, height: int = 300
                            LegendItem(label="best ask", renderers=[ask, ask_marks]), *swatches])
     prices.add_tools(HoverTool(renderers=[bid_marks, ask_marks], formatters={"@ts": "datetime"}, tooltips=[
         ("time", f"@ts{{{TIME_FORMAT}}}"),
-        ("bid", f"@bid{{{price_format}}} x @bid_size{{0,0.0000}} on @bid_venue"),
-        ("ask", f"@ask{{{price_format}}} x @ask_size{{0,0.0000}} on @ask_venue"),
+        ("bid", f"@bid{{{price_format}}} x @bid_size{{{SIZE_FORMAT}}} on @bid_venue"),
+        ("ask", f"@ask{{{price_format}}} x @ask_size{{{SIZE_FORMAT}}} on @ask_venue"),
         ("spread", f"@spread{{{price_format}}} (@spread_bp{{0,0.00}} bp)"),
     ]))
     spread = time_figure("cross-venue spread (bp)", height // 2 + 40, "0,0.00", x_range=prices.x_range)

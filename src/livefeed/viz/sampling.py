@@ -14,13 +14,14 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from bokeh.models import NumeralTickFormatter
+from bokeh.models import NumeralTickFormatter, Range1d
 from bokeh.plotting import figure
 
 if TYPE_CHECKING:
     from ..frames import RollingFrame
 
-__all__ = ["ExchangeClock", "FrameTap", "event_times", "infer_tick", "nice_step", "time_figure", "TIME_FORMAT"]
+__all__ = ["ExchangeClock", "FrameTap", "event_times", "infer_tick", "nice_step", "time_figure", "TIME_FORMAT",
+           "PRICE_FORMAT", "SIZE_FORMAT"]
 
 
 class ExchangeClock:
@@ -102,12 +103,22 @@ def nice_step(raw: float) -> float:
 
 TIME_FORMAT = "%F %T.%3N"
 """Hover format of exchange times (UTC, milliseconds)."""
+PRICE_FORMAT = "0,0.00[000000]"
+"""Prices: thousands separators, 2 to 8 decimals, never scientific notation."""
+SIZE_FORMAT = "0,0.[00000000]"
+"""Sizes: thousands separators, up to 8 decimals."""
 
 _TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 
 
-def time_figure(title: str, height: int, price_format: str = "0,0.00", **kw: Any) -> figure:
-    """A figure with a UTC datetime x axis, a price y axis without scientific notation, filling the width."""
+def time_figure(title: str, height: int, price_format: str = PRICE_FORMAT, x_range: Range1d | None = None,
+                **kw: Any) -> figure:
+    """A figure with a UTC datetime x axis, a price y axis without scientific notation, filling the width.
+
+    ``x_range`` puts the figure on a shared (e.g. trailing) time window; by default the axis fits the data.
+    """
+    if x_range is not None:
+        kw["x_range"] = x_range
     fig = figure(title=title, x_axis_type="datetime", height=height, tools=_TOOLS, toolbar_location="right",
                  sizing_mode="stretch_width", **kw)
     fig.xaxis.axis_label = "exchange time (UTC)"
