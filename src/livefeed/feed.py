@@ -25,13 +25,15 @@ import dataclasses
 import difflib
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
+from . import live as _live
 from .book import OrderBook
 from .callback_watch import CallbackWatch
 from .connection import ConnectionOptions
@@ -64,6 +66,22 @@ from .venues import CHANNELS, VENUES, AdapterOptions, VenueAdapter, VenueEndpoin
 __all__ = ["Feed", "Subscription", "parse_subscription", "TRADE_COLUMNS", "TOP_OF_BOOK_COLUMNS", "TICKER_COLUMNS"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def _weak_call(obj: Any, attr: str) -> Callable[[], Any]:
+    """``getattr(obj, attr)`` (called if callable) without keeping ``obj`` alive: for the live registry."""
+    ref = weakref.ref(obj)
+
+    def call() -> Any:
+        target = ref()
+        if target is None:
+            return None
+        value = getattr(target, attr)
+        return value() if callable(value) else value
+
+    return call
 
 _CLOSED = object()
 
@@ -252,6 +270,7 @@ class Feed:
         except BaseException:
             self._runner = None
             raise
+        _live.register(self, "feed", _weak_call(self, "stop"), repr(self), active=_weak_call(self, "running"))
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -440,6 +459,41 @@ class Feed:
             known = ", ".join(f"{v}:{s}" for v, s in self._books) or "none (start the feed first)"
             raise KeyError(f"no book matches {symbol!r} (quote_map={quote_map}); books: {known}")
         return quote
+
+    async def on_loop(self, fn: Callable[[], T]) -> T:
+        """Run ``fn()`` on the feed's loop, where its books change, and await the result from any other loop
+        without blocking it (how the live plots read a book that is never half-updated)."""
+        feed_loop = self._loop
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if feed_loop is None or feed_loop is here or feed_loop.is_closed():
+            return fn()
+
+        async def call() -> T:
+            return fn()
+
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(), feed_loop))
+
+    def health(self, venue: str) -> dict[str, Any]:
+        """Cheap state of one venue for live displays: ``state`` (the least healthy of its connections:
+        ``stopped``, ``failed``, ``connecting``/``reconnecting``, ``connected``) and ``books`` (symbol -> synced)."""
+        adapters = [a for a in self._adapters if a.name == venue]
+        if not self.running or not adapters:
+            return {"state": "stopped", "books": {}}
+        states = [str(conn.stats.state) for a in adapters for conn in a.connections]
+        order = ("failed", "closed", "backoff", "connecting", "new", "connected", "live")
+        worst = min(states, key=lambda st: order.index(st) if st in order else 0) if states else "connecting"
+        if worst == "backoff":
+            worst = "reconnecting"
+        books = {symbol: bool(getattr(sync, "synced", True)) for a in adapters for symbol, sync in a.sync.items()}
+        return {"state": worst, "books": books}
+
+    def remove_callback(self, callback: Callable[[Event], None]) -> None:
+        """Stop calling ``callback`` (added with :meth:`add_callback`); unknown callbacks are ignored."""
+        with contextlib.suppress(ValueError):
+            self._callbacks.remove(callback)
 
     @property
     def books(self) -> dict[tuple[str, str], OrderBook]:

@@ -31,7 +31,7 @@ def test_notebook_runs_clean(path: Path) -> None:
     errors = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])
               if o.get("output_type") == "error"]
     assert errors == []
-    # the plots are widgets (jupyter_bokeh), and BokehJS was loaded inline, not from a CDN
+    # the plots are widgets (anywidget), and BokehJS was loaded inline, not from a CDN
     mimes = {k for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])
              for k in o.get("data", {})}
     if "feed.plot" in "".join(cell.source for cell in nb.cells):

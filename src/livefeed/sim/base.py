@@ -131,6 +131,10 @@ class SimSession:
         """One incoming message from the client (subscribe, ping, ...)."""
         raise NotImplementedError
 
+CREATED_HOOKS: list[Callable[[LoopbackServer], None]] = []
+"""Called with every new simulator; ``livefeed.live`` uses it to replace the one a re-run notebook cell made."""
+
+
 class LoopbackServer:
     """The lifecycle of one websockets server on a loopback port: ``start`` / ``stop`` / ``async with``, the
     bound ``port`` (``port=0`` picks a free one) and the ``ws_url`` / ``rest_url`` a feed's endpoints take.
@@ -139,12 +143,19 @@ class LoopbackServer:
     host: str
     _requested_port: int
     _server: Server | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    """The loop the server runs on, once started."""
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
 
     async def _serve(self) -> Server:
         raise NotImplementedError
 
     async def start(self) -> None:
         if self._server is None:
+            self.loop = asyncio.get_running_loop()
             self._server = await self._serve()
 
     async def stop(self) -> None:
@@ -198,6 +209,8 @@ class SimServer(LoopbackServer):
         self.sessions: list[SimSession] = []
         self._server: Server | None = None
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        for hook in CREATED_HOOKS:
+            hook(self)
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     async def _serve(self) -> Server:

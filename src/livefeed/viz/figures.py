@@ -8,15 +8,28 @@ stable ``name`` (``source_name(kind, venue, symbol)``) so a browser test or a us
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bokeh.layouts import column
-from bokeh.models import ColumnDataSource, HoverTool, LayoutDOM, Span
+from bokeh.models import (
+    ColumnDataSource,
+    CustomJSHover,
+    DatetimeTickFormatter,
+    HoverTool,
+    Label,
+    LayoutDOM,
+    Legend,
+    LinearColorMapper,
+    NumeralTickFormatter,
+    Range1d,
+    Span,
+)
 from bokeh.plotting import figure
 
 __all__ = [
     "BID_COLOUR", "ASK_COLOUR", "BUY_COLOUR", "SELL_COLOUR", "Built",
-    "source_name", "depth_figure", "spread_figure", "trades_figure", "imbalance_figure", "onchain_figure",
+    "source_name", "time_range", "status_label", "depth_figure", "spread_figure", "trades_figure",
+    "imbalance_figure", "onchain_figure",
 ]
 
 BID_COLOUR = "#2ca02c"
@@ -25,14 +38,26 @@ BUY_COLOUR = "#2ca02c"
 SELL_COLOUR = "#d62728"
 MID_COLOUR = "#555555"
 _TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
+_PRICE = "0,0.00[000000]"
+"""Price/size format: thousands separators, up to 8 decimals, never scientific notation."""
+
+
+def _utc_ticks() -> DatetimeTickFormatter:
+    """Time ticks as a trading screen shows them (Bokeh draws datetimes in UTC)."""
+    return DatetimeTickFormatter(milliseconds="%H:%M:%S.%3N", seconds="%H:%M:%S", minsec="%H:%M:%S",
+                                 minutes="%H:%M", hourmin="%H:%M", hours="%H:%M", days="%b %d")
 
 
 @dataclass(slots=True)
 class Built:
-    """A layout plus the sources a view updates, by role (e.g. ``"bids"``)."""
+    """A layout plus the sources a view updates, by role (e.g. ``"bids"``), its time range and status labels."""
 
     layout: LayoutDOM
     sources: dict[str, ColumnDataSource]
+    x_range: Range1d | None = None
+    """The trailing time window (shared by every time-based figure of the layout); ``None`` for a price axis."""
+    labels: list[Label] = field(default_factory=list)
+    """One status label per figure: says "stopped", "paused", "reconnecting" over the plot."""
 
 
 def source_name(kind: str, venue: str, symbol: str) -> str:
@@ -40,99 +65,182 @@ def source_name(kind: str, venue: str, symbol: str) -> str:
     return f"{kind}:{venue}:{symbol}"
 
 
-def _time_figure(title: str, height: int, width: int, **kw: object) -> figure:
-    return figure(title=title, x_axis_type="datetime", height=height, width=width, tools=_TOOLS,
-                  toolbar_location="right", **kw)
+def time_range(window: float = 60.0) -> Range1d:
+    """A trailing time window of ``window`` seconds; the views move it along exchange time each refresh."""
+    return Range1d(start=0, end=window * 1000.0)
 
 
-def depth_figure(venue: str, symbol: str, *, height: int = 320, width: int = 700) -> Built:
-    """Cumulative bid and ask size against price as step areas, best bid / best ask / mid marked.
+def status_label(fig: figure) -> Label:
+    """A label over the top-left of ``fig``, hidden until the view has something to say (stopped, paused...)."""
+    label = Label(x=8, y=8, x_units="screen", y_units="screen", text="", visible=False, text_font_size="15px",
+                  text_font_style="bold", text_color="#ffffff", background_fill_color="#b22222",
+                  background_fill_alpha=0.85, name="status")
+    fig.add_layout(label)
+    return label
 
-    Sources: ``depth-bids`` and ``depth-asks`` (``price``, ``cum`` as a step outline, best price first; replaced
-    whole each refresh, since most rows change) and ``depth-meta`` (one row: ``ts`` in ms, ``bid``, ``ask``,
-    ``mid``, ``band``; patched in place).
+
+def _time_figure(title: str, height: int, x_range: Range1d, **kw: object) -> figure:
+    fig = figure(title=title, x_axis_type="datetime", height=height, sizing_mode="stretch_width", tools=_TOOLS,
+                 toolbar_location="right", x_range=x_range, x_axis_label="time (UTC, exchange time)",
+                 min_border_left=80, **kw)
+    fig.xaxis.formatter = _utc_ticks()
+    fig.yaxis.formatter = NumeralTickFormatter(format="0,0.[00]")
+    return fig
+
+
+def _outside_legend(fig: figure) -> None:
+    """Move the legend out of the data area, to the right of the plot."""
+    legends = [r for r in fig.center if isinstance(r, Legend)]
+    if legends:
+        legend = legends[0]
+        fig.center = [r for r in fig.center if not isinstance(r, Legend)]
+        legend.location = "top_left"
+        legend.click_policy = "hide"
+        fig.add_layout(legend, "right")
+
+
+def depth_figure(venue: str, symbol: str, *, height: int = 320, quote: str = "", base: str = "") -> Built:
+    """Cumulative bid and ask size against price, as bars over a fixed number of price bins; best bid / ask / mid
+    marked.
+
+    Sources: ``depth-bids`` and ``depth-asks`` (``price`` = bin centre, ``cum`` = cumulative size from the touch to
+    that bin; replaced whole each refresh) and ``depth-meta`` (one row: ``ts`` in ms, ``bid``, ``ask``, ``mid``,
+    ``band``, ``width`` = bin width; patched in place). Hover: side, price, cumulative size, notional and distance
+    from mid in bp.
     """
     bids = ColumnDataSource({"price": [], "cum": []}, name=source_name("depth-bids", venue, symbol))
     asks = ColumnDataSource({"price": [], "cum": []}, name=source_name("depth-asks", venue, symbol))
     meta = ColumnDataSource({"ts": [0.0], "bid": [float("nan")], "ask": [float("nan")], "mid": [float("nan")],
-                             "band": [float("nan")]}, name=source_name("depth-meta", venue, symbol))
-    fig = figure(title=f"{venue} {symbol} depth", height=height, width=width, tools=_TOOLS,
-                 x_axis_label="price", y_axis_label="cumulative size")
-    # The views send step-shaped outlines (each level's cumulative size held until the next price), drawn as plain
-    # areas: BokehJS 3.9's varea_step freezes the page when its source starts empty in a jupyter_bokeh widget.
+                             "band": [float("nan")], "width": [0.0]}, name=source_name("depth-meta", venue, symbol))
+    fig = figure(title=f"{venue} {symbol} depth", height=height, sizing_mode="stretch_width", tools=_TOOLS,
+                 x_axis_label=f"price ({quote})" if quote else "price",
+                 y_axis_label=f"cumulative size ({base})" if base else "cumulative size", min_border_left=80)
+    fig.xaxis.formatter = NumeralTickFormatter(format="0,0.[00]")
+    fig.yaxis.formatter = NumeralTickFormatter(format="0,0.[000]")
+    renderers = []
     for src, colour, label in ((bids, BID_COLOUR, "bids"), (asks, ASK_COLOUR, "asks")):
-        fig.varea(x="price", y1=0, y2="cum", source=src, fill_color=colour, fill_alpha=0.35, legend_label=label)
-        fig.line(x="price", y="cum", source=src, line_color=colour, line_width=1.5)
-    # Best bid / ask / mid as vertical glyphs fed by the one-row meta source, so a single patch moves them.
+        renderers.append(fig.vbar(x="price", top="cum", width=0.0, source=src, fill_color=colour, fill_alpha=0.35,
+                                  line_color=colour, line_alpha=0.6, legend_label=label, name=label))
     fig.vspan(x="bid", source=meta, line_color=BID_COLOUR, line_dash="dashed", line_width=1)
     fig.vspan(x="ask", source=meta, line_color=ASK_COLOUR, line_dash="dashed", line_width=1)
     fig.vspan(x="mid", source=meta, line_color=MID_COLOUR, line_width=1, legend_label="mid")
-    fig.legend.location = "top_center"
-    fig.legend.orientation = "horizontal"
-    fig.add_tools(HoverTool(tooltips=[("price", "@price{0,0.00}"), ("cumulative", "@cum{0,0.000}")]))
-    return Built(fig, {"bids": bids, "asks": asks, "meta": meta})
+    notional = CustomJSHover(code="return (value * special_vars.data_x).toLocaleString('en-US', "
+                                  "{maximumFractionDigits: 0});")
+    distance = CustomJSHover(args={"meta": meta}, code="""
+        const mid = meta.data.mid[0];
+        const bp = (special_vars.data_x / mid - 1) * 1e4;
+        return (bp >= 0 ? '+' : '') + bp.toFixed(1) + ' bp';""")
+    unit = f" {quote}" if quote else ""
+    fig.add_tools(HoverTool(renderers=renderers, tooltips=[
+        ("side", "$name"), ("price", "@price{0,0.00[000000]}" + unit), ("cumulative size", "@cum{0,0.0000}"),
+        ("notional", "@cum{notional}" + unit), ("from mid", "@price{distance}")],
+        formatters={"@cum": notional, "@price": distance}))
+    _outside_legend(fig)
+    return Built(fig, {"bids": bids, "asks": asks, "meta": meta}, None, [status_label(fig)])
 
 
-def spread_figure(venue: str, symbol: str, *, height: int = 240, width: int = 700) -> Built:
-    """Best bid, best ask and mid over time, and the spread below on a shared time axis.
+def spread_figure(venue: str, symbol: str, *, height: int = 240, x_range: Range1d | None = None,
+                  spread_unit: str = "bp", quote: str = "") -> Built:
+    """Best bid, best ask and mid over time, and the spread (in bp, or in quote currency) below, on one window.
 
-    Source ``spread`` (``ts`` ms, ``bid``, ``ask``, ``mid``, ``spread``) is streamed with a rollover.
+    Source ``spread`` (``ts`` ms, ``bid``, ``ask``, ``mid``, ``spread``) is streamed with a rollover; a NaN row
+    marks a gap in the data, so a gap shows as a gap.
     """
+    x_range = x_range or time_range()
     src = ColumnDataSource({"ts": [], "bid": [], "ask": [], "mid": [], "spread": []},
                            name=source_name("spread", venue, symbol))
-    prices = _time_figure(f"{venue} {symbol} best bid / ask / mid", height, width)
-    prices.step(x="ts", y="bid", mode="after", source=src, line_color=BID_COLOUR, legend_label="bid")
-    prices.step(x="ts", y="ask", mode="after", source=src, line_color=ASK_COLOUR, legend_label="ask")
-    prices.step(x="ts", y="mid", mode="after", source=src, line_color=MID_COLOUR, legend_label="mid")
-    prices.legend.location = "top_left"
-    spread = _time_figure("spread", height // 2 + 40, width, x_range=prices.x_range)
+    prices = _time_figure(f"{venue} {symbol} best bid / ask / mid", height, x_range,
+                          y_axis_label=f"price ({quote})" if quote else "price")
+    for col, colour in (("bid", BID_COLOUR), ("ask", ASK_COLOUR), ("mid", MID_COLOUR)):
+        prices.step(x="ts", y=col, mode="after", source=src, line_color=colour, legend_label=col)
+    unit = "bp" if spread_unit == "bp" else (quote or "quote")
+    spread_fmt = "0,0.00" if spread_unit == "bp" else _PRICE
+    hover = [("time", "@ts{%H:%M:%S.%3N} UTC"), ("bid", f"@bid{{{_PRICE}}}"), ("ask", f"@ask{{{_PRICE}}}"),
+             ("mid", f"@mid{{{_PRICE}}}"), ("spread", f"@spread{{{spread_fmt}}} {unit}")]
+    prices.add_tools(HoverTool(tooltips=hover, formatters={"@ts": "datetime"}, mode="vline"))
+    _outside_legend(prices)
+    spread = _time_figure(f"spread ({unit})", height // 2 + 40, x_range, y_axis_label=unit)
     spread.step(x="ts", y="spread", mode="after", source=src, line_color="#1f77b4")
-    return Built(column(prices, spread), {"spread": src})
+    spread.add_tools(HoverTool(tooltips=hover, formatters={"@ts": "datetime"}, mode="vline"))
+    return Built(column(prices, spread, sizing_mode="stretch_width"), {"spread": src}, x_range,
+                 [status_label(prices), status_label(spread)])
 
 
-def trades_figure(venue: str, symbol: str, *, height: int = 260, width: int = 700) -> Built:
-    """Trade tape: price over time, marker area by size, colour by aggressor side; rolling volume below.
+def trades_figure(venue: str, symbol: str, *, height: int = 260, x_range: Range1d | None = None,
+                  window: float = 60.0, quote: str = "", base: str = "") -> Built:
+    """Trade tape: price over time, marker area by size, colour by aggressor side (legend: buy / sell);
+    volume traded over the last ``window`` seconds below.
 
-    Source ``trades`` (``ts`` ms, ``price``, ``size``, ``side``, ``colour``, ``radius``, ``volume``) is streamed
-    with a rollover; ``volume`` is the traded size over the view's rolling window ending at that trade.
+    Source ``trades`` (``ts`` ms, ``price``, ``size``, ``buy`` 1/0, ``radius``, ``volume``, ``trade_id``) is
+    streamed with a rollover.
     """
-    src = ColumnDataSource({"ts": [], "price": [], "size": [], "side": [], "colour": [], "radius": [],
-                            "volume": []}, name=source_name("trades", venue, symbol))
-    tape = _time_figure(f"{venue} {symbol} trades", height, width)
-    tape.scatter(x="ts", y="price", size="radius", fill_color="colour", line_color="colour", fill_alpha=0.5,
-                 source=src)
-    tape.add_tools(HoverTool(tooltips=[("price", "@price{0,0.00}"), ("size", "@size"), ("side", "@side")]))
-    volume = _time_figure("rolling volume", height // 2 + 40, width, x_range=tape.x_range)
+    x_range = x_range or time_range()
+    src = ColumnDataSource({"ts": [], "price": [], "size": [], "buy": [], "radius": [], "volume": [],
+                            "trade_id": []}, name=source_name("trades", venue, symbol))
+    tape = _time_figure(f"{venue} {symbol} trades", height, x_range,
+                        y_axis_label=f"price ({quote})" if quote else "price")
+    colours = LinearColorMapper(palette=[SELL_COLOUR, BUY_COLOUR], low=0, high=1)
+    tape.scatter(x="ts", y="price", size="radius", fill_color={"field": "buy", "transform": colours},
+                 line_color={"field": "buy", "transform": colours}, fill_alpha=0.5, source=src)
+    # Legend entries for the two sides (glyphs with no data, so they draw nothing on the plot).
+    tape.scatter(x=[], y=[], fill_color=BUY_COLOUR, line_color=BUY_COLOUR, legend_label="buy (taker)")
+    tape.scatter(x=[], y=[], fill_color=SELL_COLOUR, line_color=SELL_COLOUR, legend_label="sell (taker)")
+    side = CustomJSHover(code="return value ? 'buy' : 'sell';")
+    unit = f" {quote}" if quote else ""
+    tape.add_tools(HoverTool(tooltips=[
+        ("time", "@ts{%H:%M:%S.%3N} UTC"), ("price", f"@price{{{_PRICE}}}{unit}"), ("size", f"@size{{{_PRICE}}}"),
+        ("side", "@buy{side}"), ("trade id", "@trade_id")], formatters={"@ts": "datetime", "@buy": side}))
+    _outside_legend(tape)
+    label = f"volume, last {window:g} s" + (f" ({base})" if base else "")
+    volume = _time_figure(label, height // 2 + 40, x_range, y_axis_label=base or "size")
     volume.step(x="ts", y="volume", mode="after", source=src, line_color="#9467bd")
-    return Built(column(tape, volume), {"trades": src})
+    volume.add_tools(HoverTool(tooltips=[("time", "@ts{%H:%M:%S.%3N} UTC"), (label, f"@volume{{{_PRICE}}}")],
+                               formatters={"@ts": "datetime"}, mode="vline"))
+    return Built(column(tape, volume, sizing_mode="stretch_width"), {"trades": src}, x_range,
+                 [status_label(tape), status_label(volume)])
 
 
-def imbalance_figure(venue: str, symbol: str, *, height: int = 200, width: int = 700) -> Built:
+def imbalance_figure(venue: str, symbol: str, *, height: int = 200, x_range: Range1d | None = None,
+                     levels: int = 10) -> Built:
     """Order-book imbalance (bid - ask) / (bid + ask) over the top levels, in [-1, 1], over time.
 
     Source ``imbalance`` (``ts`` ms, ``imbalance``) is streamed with a rollover.
     """
+    x_range = x_range or time_range()
     src = ColumnDataSource({"ts": [], "imbalance": []}, name=source_name("imbalance", venue, symbol))
-    fig = _time_figure(f"{venue} {symbol} book imbalance", height, width, y_range=(-1.05, 1.05))
+    fig = _time_figure(f"{venue} {symbol} book imbalance, top {levels} levels", height, x_range,
+                       y_range=(-1.05, 1.05), y_axis_label="(bid - ask) / (bid + ask)")
     fig.varea(x="ts", y1=0, y2="imbalance", source=src, fill_color="#1f77b4", fill_alpha=0.3)
     fig.line(x="ts", y="imbalance", source=src, line_color="#1f77b4")
     fig.add_layout(Span(location=0, dimension="width", line_color=MID_COLOUR, line_width=1))
-    return Built(fig, {"imbalance": src})
+    fig.add_tools(HoverTool(tooltips=[("time", "@ts{%H:%M:%S.%3N} UTC"), ("imbalance", "@imbalance{+0.000}")],
+                            formatters={"@ts": "datetime"}, mode="vline"))
+    return Built(fig, {"imbalance": src}, x_range, [status_label(fig)])
 
 
-def onchain_figure(venue: str = "eth", *, height: int = 220, width: int = 700) -> Built:
+def onchain_figure(venue: str = "eth", *, height: int = 220, x_range: Range1d | None = None) -> Built:
     """On-chain flow: transfer values over time, net flow by address (top movers), block base fee.
 
     Sources ``transfers`` (``ts``, ``value``), ``netflow`` (``address``, ``net``; replaced each refresh) and
     ``blocks`` (``ts``, ``base_fee``), named with symbol ``"chain"``.
     """
+    x_range = x_range or time_range(600.0)
     transfers = ColumnDataSource({"ts": [], "value": []}, name=source_name("transfers", venue, "chain"))
     netflow = ColumnDataSource({"address": [], "net": [], "colour": []}, name=source_name("netflow", venue, "chain"))
     blocks = ColumnDataSource({"ts": [], "base_fee": []}, name=source_name("blocks", venue, "chain"))
-    flow = _time_figure(f"{venue} transfers", height, width)
+    flow = _time_figure(f"{venue} transfers", height, x_range, y_axis_label="value (token units)")
     flow.scatter(x="ts", y="value", source=transfers, size=5, fill_alpha=0.5)
-    net = figure(title="net flow by address", y_range=[], height=height + 80, width=width, tools="save")
+    flow.add_tools(HoverTool(tooltips=[("time", "@ts{%H:%M:%S} UTC"), ("value", f"@value{{{_PRICE}}}")],
+                             formatters={"@ts": "datetime"}))
+    net = figure(title="net flow by address", y_range=[], height=height + 80, sizing_mode="stretch_width",
+                 tools="save", min_border_left=80)
     net.hbar(y="address", right="net", height=0.8, fill_color="colour", line_color=None, source=netflow)
-    fees = _time_figure("block base fee (gwei)", height, width)
+    net.xaxis.formatter = NumeralTickFormatter(format="0,0.[00]")
+    net.add_tools(HoverTool(tooltips=[("address", "@address"), ("net", f"@net{{{_PRICE}}}")]))
+    fees = _time_figure("block base fee (gwei)", height, x_range, y_axis_label="gwei")
     fees.step(x="ts", y="base_fee", mode="after", source=blocks)
-    return Built(column(flow, net, fees), {"transfers": transfers, "netflow": netflow, "blocks": blocks})
+    fees.add_tools(HoverTool(tooltips=[("time", "@ts{%H:%M:%S} UTC"), ("base fee", "@base_fee{0,0.000} gwei")],
+                             formatters={"@ts": "datetime"}, mode="vline"))
+    return Built(column(flow, net, fees, sizing_mode="stretch_width"),
+                 {"transfers": transfers, "netflow": netflow, "blocks": blocks}, x_range,
+                 [status_label(flow), status_label(net), status_label(fees)])

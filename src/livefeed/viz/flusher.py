@@ -1,10 +1,14 @@
 """The one writer: a task on the kernel's own loop that refreshes every live view a few times a second.
 
-Bokeh documents are not thread-safe outside a Bokeh server, and in a notebook each change is sent to the browser
-synchronously by the thread that makes it (``jupyter_bokeh.BokehModel``). So all changes are made here, by one
-task on the kernel's main loop, one batch per source per tick: the message rate to the browser is bounded by the
-refresh rate, never by the trade rate. While a cell is busy the task waits; the views catch up on the next tick
+Bokeh documents are not thread-safe outside a Bokeh server, and a widget hears of each change on the thread that
+makes it. So all changes are made here, by one task on the kernel's main loop, one batch per source per tick, and
+each :class:`~livefeed.viz.widget.LiveWidget` sends its tick's changes as one message: the message rate to the
+browser is bounded by the refresh rate, never by the trade rate. While a cell is busy the task waits; the views catch up on the next tick
 (rows that rolled out of the frames meanwhile are skipped).
+
+A tick has three steps: every item pulls what is new (``refresh``), then every item moves its time window to the
+market clock and shows the market's status (``follow``: all plots of a market show the same stretch of exchange
+time), then every widget sends what changed as one message (``send_changes``).
 """
 
 from __future__ import annotations
@@ -13,10 +17,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any, Protocol
 
-from .views import View
+__all__ = ["Flusher", "kernel_loop", "Refreshable"]
 
-__all__ = ["Flusher", "kernel_loop"]
+
+class Refreshable(Protocol):
+    """What a flusher refreshes: a :class:`~livefeed.viz.views.View` or a widget of views (``LivePlot``)."""
+
+    async def refresh(self) -> None: ...
+
+    def follow(self, status: str | None = None) -> None: ...
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +49,13 @@ class Flusher:
 
     def __init__(self, period: float = 0.25) -> None:
         self.period = self._check_period(period)
-        self.views: list[View] = []
+        self.views: list[Any] = []
+        """What is refreshed: views and live plots (:class:`Refreshable`)."""
         self.paused = False
         self.ticks = 0
         self.errors = 0
+        self.messages = 0
+        """Messages sent to the browser so far (at most one per live widget per tick)."""
         self.on_tick: list[Callable[[], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -70,14 +84,14 @@ class Flusher:
         loop = self._loop
         return self._task is not None and not self._task.done() and loop is not None and not loop.is_closed()
 
-    def add(self, view: View) -> View:
+    def add(self, view: Any) -> Any:
         """Refresh ``view`` from now on; starts the task on the calling thread's loop if needed."""
         if view not in self.views:
             self.views.append(view)
         self.start()
         return view
 
-    def remove(self, view: View) -> None:
+    def remove(self, view: Any) -> None:
         with contextlib.suppress(ValueError):
             self.views.remove(view)
 
@@ -96,16 +110,37 @@ class Flusher:
             self._task = None
 
     def pause(self, paused: bool = True) -> None:
+        """Freeze the plots (the feed keeps running); every plot says so until ``pause(False)``."""
         self.paused = paused
+        self._wake.set()
 
     async def flush(self) -> None:
         """Refresh every view once, now; one view failing never stops the others."""
-        for view in list(self.views):
+        items = list(self.views)
+        if not self.paused:
+            for item in items:
+                try:
+                    await item.refresh()
+                except Exception:
+                    self.errors += 1
+                    log.exception("refreshing %r failed", item)
+        self._follow_and_send(items, "plots paused" if self.paused else None)
+
+    def _follow_and_send(self, items: list[Any], status: str | None) -> None:
+        for item in items:
             try:
-                await view.refresh()
+                item.follow(status)
             except Exception:
                 self.errors += 1
-                log.exception("refreshing %r failed", view)
+                log.exception("moving %r along failed", item)
+        for item in items:
+            send = getattr(item, "send_changes", None)
+            if send is not None:
+                try:
+                    self.messages += send()
+                except Exception:
+                    self.errors += 1
+                    log.exception("sending the changes of %r failed", item)
         for hook in list(self.on_tick):
             try:
                 hook()
@@ -116,8 +151,7 @@ class Flusher:
 
     async def _run(self) -> None:
         while True:
-            if not self.paused:
-                await self.flush()
+            await self.flush()
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.period)

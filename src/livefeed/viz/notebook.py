@@ -1,47 +1,32 @@
 """Live plots as Jupyter widgets: ``feed.plot.depth("binance", "BTC-USDT")`` and friends.
 
-Each plot is a ``jupyter_bokeh.BokehModel`` (an ipywidget), so it renders in JupyterLab 4 and Notebook 7 and sends
-every change as a patch over the widget comm. BokehJS is loaded INLINE once per kernel (``output_notebook`` with
-``INLINE`` resources), never from a CDN, so plots work on an offline machine. All changes are made by the kernel's
-flusher task (:mod:`livefeed.viz.flusher`); the feed thread never touches a plot.
+Each plot is a :class:`~livefeed.viz.widget.LiveWidget`: one message to the browser per refresh, nothing back
+unless a view of it is removed. BokehJS is loaded INLINE once per kernel (``output_notebook`` with ``INLINE``
+resources), never from a CDN, so plots work on an offline machine. All changes are made by the kernel's flusher
+task (:mod:`livefeed.viz.flusher`); the feed thread never touches a plot.
+
+Plots belong to the cell that showed them: running the cell again replaces them (the old ones stop refreshing and
+are released), as does clearing their output or closing the notebook (see :mod:`livefeed.live`).
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
+from bokeh.layouts import column
+
+from .. import live
 from .flusher import Flusher
-from .views import DepthView, ImbalanceView, OnchainView, SpreadView, TradesView, View
+from .views import DEFAULT_WINDOW, DepthView, ImbalanceView, OnchainView, SpreadView, TradesView, View
+from .widget import LiveWidget
 
 if TYPE_CHECKING:
     from ..feed import Feed
 
-__all__ = ["Plots", "LivePlot", "ensure_bokehjs", "check_target", "bokeh_widget"]
+__all__ = ["Plots", "LivePlot", "ensure_bokehjs", "check_target"]
 
 _bokehjs_loaded = False
-_widget_class: type | None = None
-
-
-def bokeh_widget(layout: Any) -> Any:
-    """A ``jupyter_bokeh.BokehModel`` for ``layout`` whose ``close()`` may be called more than once.
-
-    jupyter_bokeh 4.1's ``close`` raises ``KeyError`` the second time (e.g. an explicit close, then the widget's
-    ``__del__``), which pytest and the kernel report as an unraisable exception.
-    """
-    global _widget_class
-    if _widget_class is None:
-        from jupyter_bokeh import BokehModel
-
-        class _Widget(BokehModel):  # type: ignore[misc]
-            _livefeed_closed = False
-
-            def close(self) -> None:
-                if not self._livefeed_closed:
-                    self._livefeed_closed = True
-                    super().close()
-
-        _widget_class = _Widget
-    return _widget_class(layout)
 
 
 def ensure_bokehjs() -> None:
@@ -69,64 +54,112 @@ def check_target(feed: Feed, venue: str, symbol: str) -> tuple[str, str]:
 
 
 class LivePlot:
-    """One live view shown as a widget; display it (last expression of a cell) and it keeps updating.
+    """Live views shown as one widget; display it (last expression of a cell) and it keeps updating.
 
-    ``view.sources`` holds its ``ColumnDataSource`` objects; ``close()`` stops updates and frees the widget.
+    ``sources`` holds the views' ``ColumnDataSource`` objects by role; ``close()`` stops updates and frees the
+    widget. One refresh sends at most one message to the browser, whatever changed.
     """
 
-    def __init__(self, view: View, flusher: Flusher) -> None:
+    kind = "plot"
+
+    def __init__(self, views: View | list[View], flusher: Flusher, *, register: bool = True) -> None:
         ensure_bokehjs()
-        self.view = view
+        self.views = [views] if isinstance(views, View) else list(views)
         self.flusher = flusher
-        self.widget = bokeh_widget(view.layout)
-        flusher.add(view)
+        layout = self.views[0].layout if len(self.views) == 1 else column(
+            [v.layout for v in self.views], sizing_mode="stretch_width")
+        self.widget = LiveWidget(layout)
+        self.closed = False
+        ref = weakref.ref(self)
+        self.widget.on_release.append(lambda: (plot := ref()) is not None and plot._released())
+        flusher.add(self)
+        if register:
+            live.register(self, self.kind, self.close, repr(self), active=lambda: not self.closed)
+
+    @property
+    def view(self) -> View:
+        return self.views[0]
 
     @property
     def sources(self) -> dict[str, Any]:
-        return self.view.sources
+        out: dict[str, Any] = {}
+        for view in self.views:
+            out.update(view.sources)
+        return out
+
+    async def refresh(self) -> None:
+        for view in self.views:
+            await view.refresh()
+
+    def follow(self, status: str | None = None) -> None:
+        for view in self.views:
+            view.follow(status)
+
+    def send_changes(self) -> int:
+        return self.widget.send_changes()
+
+    def _released(self) -> None:
+        self.closed = True
+        self.flusher.remove(self)
+        live.unregister(self)
 
     def close(self) -> None:
-        self.flusher.remove(self.view)
-        self.widget.close()
+        """Stop refreshing and close the widget (its output shows nothing more)."""
+        if not self.closed:
+            self.closed = True
+            self.flusher.remove(self)
+            self.widget.release()
+            live.unregister(self)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
 
     def __repr__(self) -> str:
-        return f"<LivePlot {self.view!r}>"
+        what = ", ".join(f"{v.kind} {v.venue}:{v.symbol}" for v in self.views)
+        return f"<LivePlot {what}{' closed' if self.closed else ''}>"
 
 
 class Plots:
-    """``feed.plot``: one call per live view. Options: ``rollover`` (rows kept per plot), figure ``width``/``height``.
+    """``feed.plot``: one call per live view. Options: ``rollover`` (rows kept per plot), ``window`` (seconds of
+    exchange time shown by time-based views, default 60), figure ``height``.
 
     All plots share one flusher (``flusher`` or :meth:`Flusher.shared`, 4 refreshes/s by default; change with
-    ``feed.plot.flusher.set_period(0.5)``).
+    ``feed.plot.flusher.set_period(0.5)``), so every plot of a market shows the same trailing window.
     """
 
     def __init__(self, feed: Feed, flusher: Flusher | None = None) -> None:
         self.feed = feed
         self.flusher = flusher or Flusher.shared()
 
-    def depth(self, venue: str, symbol: str, *, band: float = 0.01, levels: int | None = None,
+    def depth(self, venue: str, symbol: str, *, band: float = 0.01, bins: int = 100, levels: int | None = None,
               **options: Any) -> LivePlot:
-        """Depth chart: cumulative size within ``band`` (fraction of mid, 0.01 = 1%) of the mid."""
+        """Depth chart: cumulative size within ``band`` (fraction of mid, 0.01 = 1%) of the mid, in ``bins`` price
+        bins per side; hover shows side, price, cumulative size, notional and distance from mid."""
         venue, symbol = check_target(self.feed, venue, symbol)
-        return LivePlot(DepthView(self.feed, venue, symbol, band=band, levels=levels, **options), self.flusher)
+        return LivePlot(DepthView(self.feed, venue, symbol, band=band, bins=bins, levels=levels, **options),
+                        self.flusher)
 
-    def spread(self, venue: str, symbol: str, **options: Any) -> LivePlot:
-        """Best bid / ask / mid and the spread over time (needs the ``book`` channel)."""
+    def spread(self, venue: str, symbol: str, *, window: float = DEFAULT_WINDOW, spread_unit: str = "bp",
+               **options: Any) -> LivePlot:
+        """Best bid / ask / mid and the spread (bp, or ``spread_unit="quote"``) over the last ``window`` seconds."""
         venue, symbol = check_target(self.feed, venue, symbol)
-        return LivePlot(SpreadView(self.feed, venue, symbol, **options), self.flusher)
+        return LivePlot(SpreadView(self.feed, venue, symbol, window=window, spread_unit=spread_unit, **options),
+                        self.flusher)
 
-    def trades(self, venue: str, symbol: str, *, window: float = 60.0, **options: Any) -> LivePlot:
-        """Trade tape with marker size by amount, colour by aggressor side, and ``window``-second volume."""
+    def trades(self, venue: str, symbol: str, *, window: float = DEFAULT_WINDOW, volume_window: float = 60.0,
+               **options: Any) -> LivePlot:
+        """Trade tape (marker area by size, colour by aggressor side) and the volume of the last ``volume_window``
+        seconds, over the last ``window`` seconds."""
         venue, symbol = check_target(self.feed, venue, symbol)
-        return LivePlot(TradesView(self.feed, venue, symbol, window=window, **options), self.flusher)
+        return LivePlot(TradesView(self.feed, venue, symbol, window=window, volume_window=volume_window,
+                                   **options), self.flusher)
 
-    def imbalance(self, venue: str, symbol: str, *, levels: int = 10, **options: Any) -> LivePlot:
+    def imbalance(self, venue: str, symbol: str, *, levels: int = 10, window: float = DEFAULT_WINDOW,
+                  **options: Any) -> LivePlot:
         """Order-book imbalance over the top ``levels`` per side."""
         venue, symbol = check_target(self.feed, venue, symbol)
-        return LivePlot(ImbalanceView(self.feed, venue, symbol, levels=levels, **options), self.flusher)
+        return LivePlot(ImbalanceView(self.feed, venue, symbol, levels=levels, window=window, **options),
+                        self.flusher)
 
     def onchain(self, venue: str = "eth", **options: Any) -> LivePlot:
         """Transfers, net flow by address and block base fee (needs an on-chain venue's frames)."""

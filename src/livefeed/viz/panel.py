@@ -1,9 +1,11 @@
 """``feed.dashboard()``: the ipywidgets control panel above the live views of one venue/symbol.
 
-Controls: venue:symbol picker (rebuilds the views: a figure belongs to one document, so each view builds its own),
-channel toggles (what the feed subscribes to; applied on the next start), start / stop / pause, depth band and
-refresh-rate sliders, and a status line (messages/s, reconnects, staleness per connection). Start and stop run in a
-worker thread so the kernel's loop, and with it every plot, keeps running while connections open or close.
+Controls: venue:symbol picker (rebuilds the views: a figure belongs to one document, so each market gets its own and
+the old one is released), channel toggles (what the feed subscribes to; applied on the next start), start / stop /
+pause, depth band, time window and refresh-rate sliders, and a status table (state, messages/s, reconnects,
+staleness per connection; says paused / stopped / reconnecting). The four views live in ONE widget with one shared
+trailing time window: one message per refresh for the whole dashboard. Start and stop run in a worker thread so the
+kernel's loop, and with it every plot, keeps running while connections open or close.
 """
 
 from __future__ import annotations
@@ -16,47 +18,86 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from .. import live
 from ..venues import CHANNELS
+from .figures import time_range
 from .flusher import Flusher, kernel_loop
-from .notebook import bokeh_widget, ensure_bokehjs
-from .views import DepthView, ImbalanceView, SpreadView, TradesView, View
+from .notebook import LivePlot
+from .views import DEFAULT_WINDOW, DepthView, ImbalanceView, SpreadView, TradesView, View
 
 if TYPE_CHECKING:
     from ..feed import Feed
 
-__all__ = ["Dashboard", "dashboard", "status_text"]
+__all__ = ["Dashboard", "dashboard", "status_text", "status_rows", "status_table"]
 
 log = logging.getLogger(__name__)
 
 
-def status_text(feed: Feed, previous: dict[str, tuple[int, float]]) -> str:
-    """One line per connection: state, messages/s since the last call (``previous`` is updated), reconnects, idle."""
-    stats = feed.stats()
-    if not len(stats):
-        return "stopped" if not feed.running else "connecting..."
+def status_rows(feed: Feed, previous: dict[str, tuple[int, float]]) -> list[dict[str, Any]]:
+    """One row per connection: name, state, messages/s since the last call (``previous`` is updated), reconnects,
+    seconds since the last message."""
+    stats = feed.stats() if feed.running else None
+    if stats is None or not len(stats):
+        return []
     now = time.monotonic()
-    parts = []
+    rows = []
     for name, row in stats.iterrows():
         messages = int(row["messages"])
         last = previous.get(str(name))
         rate = (messages - last[0]) / (now - last[1]) if last and now > last[1] else 0.0
         previous[str(name)] = (messages, now)
-        idle = row["idle_s"]
-        parts.append(f"{name}: {row['state']}, {rate:,.0f} msg/s, {int(row['reconnects'])} reconnects, "
-                     f"idle {idle:.1f}s" if idle == idle else f"{name}: {row['state']}, no messages yet")
-    return " | ".join(parts)
+        rows.append({"connection": str(name), "state": str(row["state"]), "rate": rate,
+                     "reconnects": int(row["reconnects"]), "idle": float(row["idle_s"])})
+    return rows
+
+
+def status_text(feed: Feed, previous: dict[str, tuple[int, float]]) -> str:
+    """The status as one line per connection (for logs and terminals)."""
+    if not feed.running:
+        return "stopped"
+    rows = status_rows(feed, previous)
+    if not rows:
+        return "connecting..."
+    return " | ".join(
+        f"{r['connection']}: {r['state']}, {r['rate']:,.0f} msg/s, {r['reconnects']} reconnects, "
+        + (f"idle {r['idle']:.1f}s" if r["idle"] == r["idle"] else "no messages yet") for r in rows)
+
+
+def _idle(seconds: float) -> str:
+    return "-" if seconds != seconds else f"{seconds:.1f}"
+
+
+def status_table(feed: Feed, previous: dict[str, tuple[int, float]], headline: str = "") -> str:
+    """The status as a compact HTML table: one row per connection, the feed's state above it."""
+    state = headline or ("running" if feed.running else "stopped")
+    colour = "#2ca02c" if state == "running" else "#b22222"
+    head = f'<b style="color:{colour}">feed {html.escape(state)}</b>'
+    rows = status_rows(feed, previous)
+    if not rows:
+        return head + ("" if not feed.running else " &middot; connecting...")
+    right = "style='text-align:right'"
+    cells = "".join(
+        f"<tr><td>{html.escape(r['connection'])}</td><td>{html.escape(r['state'])}</td>"
+        f"<td {right}>{r['rate']:,.0f}</td><td {right}>{r['reconnects']}</td><td {right}>{_idle(r['idle'])}</td></tr>"
+        for r in rows)
+    return (f"{head}<table style='font-size:12px;border-collapse:collapse' cellpadding='2'>"
+            "<tr><th>connection</th><th>state</th><th>msg/s</th><th>reconnects</th><th>idle s</th></tr>"
+            f"{cells}</table>")
 
 
 class Dashboard:
-    """Control panel plus depth, spread, trades and imbalance views of the selected venue:symbol."""
+    """Control panel plus depth, spread, trades and imbalance views of the selected venue:symbol.
+
+    The views share one trailing time window (``window`` seconds of exchange time) and are one widget.
+    """
+
+    kind = "dashboard"
 
     def __init__(self, feed: Feed, *, venue: str | None = None, symbol: str | None = None, band: float = 0.01,
-                 period: float = 0.25, rollover: int = 5_000, width: int = 700) -> None:
-        ensure_bokehjs()
+                 period: float = 0.25, rollover: int = 5_000, window: float = DEFAULT_WINDOW) -> None:
         self.feed = feed
         self.flusher = Flusher(period)
         self.rollover = rollover
-        self.width = width
         targets = [f"{s.venue}:{s.symbol}" for s in feed.subscriptions]
         first = f"{venue or feed.subscriptions[0].venue}:{symbol or feed.subscriptions[0].symbol}"
         if first not in targets:
@@ -68,19 +109,21 @@ class Dashboard:
         self.pause_button = w.ToggleButton(description="pause plots", icon="pause")
         self.band = w.FloatSlider(value=band, min=0.001, max=0.05, step=0.001, readout_format=".3f",
                                   description="band")
+        self.window = w.FloatSlider(value=window, min=10, max=900, step=10, description="window s")
         self.rate = w.FloatSlider(value=round(1 / period, 2), min=0.5, max=10, step=0.5, description="refresh/s")
         self.status = w.HTML()
         self._rates: dict[str, tuple[int, float]] = {}
         self._status_at = 0.0
-        self.views: list[View] = []
-        self.plots = w.VBox()
+        self.plot: LivePlot | None = None
+        self.plots = w.Box(layout=w.Layout(width="100%"))
         self.panel = w.VBox([
             w.HBox([self.picker, self.start_button, self.stop_button, self.pause_button]),
             w.HBox([w.Label("channels (next start):"), *self.channels.values()]),
-            w.HBox([self.band, self.rate]),
+            w.HBox([self.band, self.window, self.rate]),
             self.status,
         ])
-        self.widget = w.VBox([self.panel, self.plots])
+        self.widget = w.VBox([self.panel, self.plots], layout=w.Layout(width="100%"))
+        self.closed = False
         self.picker.observe(lambda _c: self._build_views(), "value")
         for toggle in self.channels.values():
             toggle.observe(self._on_channels, "value")
@@ -88,31 +131,42 @@ class Dashboard:
         self.stop_button.on_click(lambda _b: self._in_thread(feed.stop))
         self.pause_button.observe(lambda c: self.flusher.pause(bool(c["new"])), "value")
         self.band.observe(lambda c: self.depth is not None and self.depth.set_band(c["new"]), "value")
+        self.window.observe(lambda c: self._set_window(float(c["new"])), "value")
         self.rate.observe(lambda c: self.flusher.set_period(1.0 / c["new"]), "value")
         self.flusher.on_tick.append(self._update_status)
         self._build_views()
         self.flusher.start()
+        live.register(self, self.kind, self.close, repr(self), active=lambda: not self.closed)
+
+    @property
+    def views(self) -> list[View]:
+        return self.plot.views if self.plot is not None else []
 
     @property
     def depth(self) -> DepthView | None:
         return next((v for v in self.views if isinstance(v, DepthView)), None)
 
     def _build_views(self) -> None:
-        for view in self.views:
-            self.flusher.remove(view)
-        for child in self.plots.children:
-            child.close()
+        """(Re)build the views of the picked market in a new widget and release the old one."""
+        old = self.plot
         venue, _, symbol = self.picker.value.partition(":")
-        kw: dict[str, Any] = {"rollover": self.rollover, "width": self.width}
-        self.views = [
-            DepthView(self.feed, venue, symbol, band=self.band.value, **kw),
-            SpreadView(self.feed, venue, symbol, **kw),
-            TradesView(self.feed, venue, symbol, **kw),
-            ImbalanceView(self.feed, venue, symbol, **kw),
+        shared = time_range(self.window.value)
+        kw: dict[str, Any] = {"rollover": self.rollover, "window": self.window.value}
+        views: list[View] = [
+            DepthView(self.feed, venue, symbol, band=self.band.value, rollover=self.rollover),
+            SpreadView(self.feed, venue, symbol, x_range=shared, **kw),
+            TradesView(self.feed, venue, symbol, x_range=shared, **kw),
+            ImbalanceView(self.feed, venue, symbol, x_range=shared, **kw),
         ]
-        self.plots.children = [bokeh_widget(view.layout) for view in self.views]
+        self.plot = LivePlot(views, self.flusher, register=False)
+        self.plot.widget.layout = w.Layout(width="100%")
+        self.plots.children = [self.plot.widget]
+        if old is not None:
+            old.close()
+
+    def _set_window(self, seconds: float) -> None:
         for view in self.views:
-            self.flusher.add(view)
+            view.window = seconds
 
     def _on_channels(self, _change: object) -> None:
         chosen = [c for c, toggle in self.channels.items() if toggle.value]
@@ -137,20 +191,33 @@ class Dashboard:
         running = self.feed.running
         for toggle in self.channels.values():
             toggle.disabled = running
-        state = "paused plots, " if self.flusher.paused else ""
-        self.status.value = f"<code>{html.escape(state + status_text(self.feed, self._rates))}</code>"
+        headline = "stopped" if not running else ("running, plots paused" if self.flusher.paused else "running")
+        venue = self.picker.value.partition(":")[0]
+        state = self.feed.health(venue)["state"] if running else "stopped"
+        if running and state not in ("connected", "live"):
+            headline = f"running, {venue} {state}"
+        self.status.value = status_table(self.feed, self._rates, headline)
 
     def close(self) -> None:
+        """Stop refreshing, release the plots and close the panel."""
+        if self.closed:
+            return
+        self.closed = True
         self.flusher.stop()
+        if self.plot is not None:
+            self.plot.close()
         self.flusher.views.clear()
         self.widget.close()
-        for child in self.plots.children:
-            child.close()
+        live.unregister(self)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
 
+    def __repr__(self) -> str:
+        return f"<Dashboard {self.picker.value}{' closed' if self.closed else ''}>"
+
 
 def dashboard(feed: Feed, **options: Any) -> Dashboard:
-    """Build the dashboard widget; options: ``venue``, ``symbol``, ``band``, ``period``, ``rollover``, ``width``."""
+    """Build the dashboard widget; options: ``venue``, ``symbol``, ``band`` (default 0.01 = 1% of mid),
+    ``period`` (seconds between refreshes, default 0.25), ``rollover``, ``window`` (seconds, default 60)."""
     return Dashboard(feed, **options)

@@ -9,8 +9,7 @@ loop: one ``stream``/``patch``/replace per source per refresh, whatever the numb
 
 from __future__ import annotations
 
-import asyncio
-import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,31 +28,56 @@ from .figures import (
 )
 
 if TYPE_CHECKING:
+    from bokeh.models import Range1d
+
     from ..book import OrderBook
     from ..feed import Feed
     from ..frames import RollingFrame
 
 __all__ = [
-    "step_outline", "View", "DepthView", "SpreadView", "TradesView", "ImbalanceView", "OnchainView", "on_feed_loop",
+    "View", "DepthView", "SpreadView", "TradesView", "ImbalanceView", "OnchainView", "on_feed_loop",
+    "market_clock", "market_status", "with_gaps",
 ]
 
 T = TypeVar("T")
 
+DEFAULT_WINDOW = 60.0
+"""Seconds of exchange time every time-based view shows by default (the trailing window)."""
+GAP_AFTER = 5.0
+"""Seconds without an update after which a line is broken (a gap shows as a gap, not a flat line)."""
+
+_clocks: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], float]] = weakref.WeakKeyDictionary()
+
 
 async def on_feed_loop(feed: Feed, fn: Callable[[], T]) -> T:
     """Run ``fn()`` where the feed mutates its state and await the result without blocking this loop."""
-    feed_loop = feed._loop
-    try:
-        here = asyncio.get_running_loop()
-    except RuntimeError:
-        here = None
-    if feed_loop is None or feed_loop is here or feed_loop.is_closed():
-        return fn()
+    return await feed.on_loop(fn)
 
-    async def call() -> T:
-        return fn()
 
-    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(), feed_loop))
+def market_clock(feed: Feed, venue: str, symbol: str, seen_ms: float | None = None) -> float:
+    """The newest exchange time (ms) any view has seen for ``venue:symbol``; ``seen_ms`` moves it forward.
+
+    Every time-based view of a market ends its trailing window here, so all of them show the same stretch of
+    exchange time (and the window stops moving when the data stops).
+    """
+    clocks = _clocks.setdefault(feed, {})
+    key = (venue, symbol)
+    now = clocks.get(key, 0.0)
+    if seen_ms is not None and seen_ms == seen_ms and seen_ms > now:
+        clocks[key] = now = float(seen_ms)
+    return now
+
+
+def market_status(feed: Feed, venue: str, symbol: str | None = None) -> str:
+    """What a plot of ``venue:symbol`` should say over itself: ``""`` when live, else why it is not."""
+    if not feed.running:
+        return "feed stopped"
+    health = feed.health(venue)
+    if health["state"] not in ("connected", "live"):
+        return f"{health['state']}..." if health["state"] in ("connecting", "reconnecting") else health["state"]
+    if symbol is not None and symbol in health["books"] and not health["books"][symbol]:
+        return "book resyncing..."
+    return ""
 
 
 def _ms(ns: np.ndarray) -> np.ndarray:
@@ -61,27 +85,51 @@ def _ms(ns: np.ndarray) -> np.ndarray:
     return ns.astype(np.float64) / 1e6
 
 
-def step_outline(price: np.ndarray, cum: np.ndarray) -> dict[str, np.ndarray]:
-    """Points of the step line through ``(price[i], cum[i])`` that holds each ``cum[i]`` until ``price[i+1]``."""
-    if not len(price):
-        return {"price": price, "cum": cum}
-    return {"price": np.repeat(price, 2)[1:], "cum": np.repeat(cum, 2)[:-1]}
+def with_gaps(cols: dict[str, np.ndarray], last_ms: float, gap_ms: float) -> dict[str, np.ndarray]:
+    """``cols`` (with a ``ts`` column in ms) with a NaN row before every row that follows a silence longer than
+    ``gap_ms`` (also after ``last_ms``, the last row already shown), so lines break there instead of bridging."""
+    ts = cols["ts"]
+    previous = np.concatenate(([last_ms], ts[:-1]))
+    breaks = np.nonzero((ts - previous > gap_ms) & (previous > 0))[0]
+    if not len(breaks):
+        return cols
+    out = {}
+    for name, values in cols.items():
+        if values.dtype.kind == "f":
+            filler: Any = ts[breaks] - 1 if name == "ts" else np.nan
+            out[name] = np.insert(values, breaks, filler)
+        else:
+            out[name] = np.insert(values, breaks, values[breaks])
+    return out
+
+
+def _exchange_ms(rows: dict[str, np.ndarray]) -> np.ndarray:
+    return _ms(np.where(rows["ts"] > 0, rows["ts"], rows["receipt_ts"]))
 
 
 class View:
-    """Base of every live view: ``built`` (layout + sources), ``refresh()`` applies what is new."""
+    """Base of every live view: ``built`` (layout, sources, time range, status labels) and ``refresh()``.
+
+    ``refresh()`` applies what is new in the feed to the sources; ``follow()`` then moves the trailing time
+    window to the market's clock and shows the market's status over every figure (only what changed is sent).
+    """
 
     kind = "view"
 
-    def __init__(self, feed: Feed, venue: str, symbol: str, *, rollover: int = 5_000, **figure_options: Any) -> None:
-        if rollover <= 0:
+    def __init__(self, feed: Feed, venue: str, symbol: str, *, rollover: int = 5_000,
+                 window: float = DEFAULT_WINDOW, **figure_options: Any) -> None:
+        if not isinstance(rollover, int) or rollover <= 0:
             raise ValueError(f"rollover must be a positive number of rows, got {rollover!r}")
+        if not isinstance(window, int | float) or not 0 < window <= 86_400:
+            raise ValueError(f"window must be between 0 and 86400 seconds, got {window!r}")
         self.feed = feed
         self.venue = venue
         self.symbol = symbol
         self.rollover = rollover
+        self.window = float(window)
         self.built: Built = self._build(**figure_options)
         self.refreshes = 0
+        self.status = ""
 
     def _build(self, **figure_options: Any) -> Built:
         raise NotImplementedError
@@ -94,9 +142,32 @@ class View:
     def sources(self) -> dict[str, Any]:
         return self.built.sources
 
+    @property
+    def x_range(self) -> Range1d | None:
+        return self.built.x_range
+
     async def refresh(self) -> None:
         """Bring the sources up to date; call on the loop that owns the Bokeh document."""
         raise NotImplementedError
+
+    def follow(self, status: str | None = None) -> None:
+        """Move the time window to the market clock and show ``status`` (default: the market's own)."""
+        x_range = self.built.x_range
+        if x_range is not None:
+            end = market_clock(self.feed, self.venue, self.symbol)
+            if end > 0:
+                x_range.update(start=end - self.window * 1000.0, end=end)
+        if status is None:
+            status = market_status(self.feed, self.venue, self.symbol)
+        self.set_status(status)
+
+    def set_status(self, status: str) -> None:
+        """Show ``status`` over every figure of the view (hidden when empty); sends nothing when unchanged."""
+        if status == self.status:
+            return
+        self.status = status
+        for label in self.built.labels:
+            label.update(text=status.upper(), visible=bool(status))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.venue}:{self.symbol} refreshes={self.refreshes}>"
@@ -112,6 +183,7 @@ class _FrameView(View):
         frame = self._frame()
         # Start a rollover's worth back, so a view opened late still shows recent history.
         self._cursor = max(0, frame.total - self.rollover)
+        self._last_ms = 0.0
 
     def _frame(self) -> RollingFrame:
         return self.feed.frames[self.frame_name]
@@ -128,54 +200,73 @@ class _FrameView(View):
     async def refresh(self) -> None:
         rows = self._new_rows()
         if rows is not None:
-            self._apply(rows)
+            ts = _exchange_ms(rows)
+            market_clock(self.feed, self.venue, self.symbol, float(ts[-1]))
+            self._apply(rows, ts)
+            self._last_ms = float(ts[-1])
         self.refreshes += 1
 
-    def _apply(self, rows: dict[str, np.ndarray]) -> None:
+    def _apply(self, rows: dict[str, np.ndarray], ts: np.ndarray) -> None:
         raise NotImplementedError
 
 
 class SpreadView(_FrameView):
-    """Best bid, best ask, mid and spread over time, from ``feed.top_of_book``."""
+    """Best bid, best ask, mid and spread over time, from ``feed.top_of_book``; spread in bp by default
+    (``spread_unit="quote"`` for the quote currency)."""
 
     kind = "spread"
     frame_name = "top_of_book"
 
-    def _build(self, **figure_options: Any) -> Built:
-        return spread_figure(self.venue, self.symbol, **figure_options)
+    def __init__(self, feed: Feed, venue: str, symbol: str, *, spread_unit: str = "bp", **kw: Any) -> None:
+        if spread_unit not in ("bp", "quote"):
+            raise ValueError(f"spread_unit must be 'bp' or 'quote', got {spread_unit!r}")
+        self.spread_unit = spread_unit
+        super().__init__(feed, venue, symbol, spread_unit=spread_unit, **kw)
 
-    def _apply(self, rows: dict[str, np.ndarray]) -> None:
-        ts = np.where(rows["ts"] > 0, rows["ts"], rows["receipt_ts"])
-        self.sources["spread"].stream({
-            "ts": _ms(ts), "bid": rows["bid_price"], "ask": rows["ask_price"], "mid": rows["mid"],
-            "spread": rows["spread"],
-        }, rollover=self.rollover)
+    def _build(self, **figure_options: Any) -> Built:
+        return spread_figure(self.venue, self.symbol, quote=_quote(self.symbol), **figure_options)
+
+    def _apply(self, rows: dict[str, np.ndarray], ts: np.ndarray) -> None:
+        spread = rows["spread"].astype(np.float64)
+        if self.spread_unit == "bp":
+            spread = spread / rows["mid"] * 1e4
+        cols = {"ts": ts, "bid": rows["bid_price"], "ask": rows["ask_price"], "mid": rows["mid"], "spread": spread}
+        self.sources["spread"].stream(with_gaps(cols, self._last_ms, GAP_AFTER * 1e3), rollover=self.rollover)
+
+
+def _quote(symbol: str) -> str:
+    return symbol.rpartition("-")[2] if "-" in symbol else ""
+
+
+def _base(symbol: str) -> str:
+    return symbol.partition("-")[0] if "-" in symbol else ""
 
 
 class TradesView(_FrameView):
-    """The trade tape from ``feed.trades``: price, size, aggressor side, and volume over ``window`` seconds."""
+    """The trade tape from ``feed.trades``: price, size, aggressor side, and volume over ``volume_window`` s."""
 
     kind = "trades"
     frame_name = "trades"
 
-    def __init__(self, feed: Feed, venue: str, symbol: str, *, window: float = 60.0, **kw: Any) -> None:
-        if window <= 0:
-            raise ValueError(f"window must be positive seconds, got {window!r}")
-        self.window_ns = int(window * 1e9)
+    def __init__(self, feed: Feed, venue: str, symbol: str, *, volume_window: float = 60.0, **kw: Any) -> None:
+        if not isinstance(volume_window, int | float) or volume_window <= 0:
+            raise ValueError(f"volume_window must be positive seconds, got {volume_window!r}")
+        self.volume_window_ns = int(volume_window * 1e9)
         self._recent: deque[tuple[int, float]] = deque()
         self._volume = 0.0
         self._size_scale = 0.0
-        super().__init__(feed, venue, symbol, **kw)
+        super().__init__(feed, venue, symbol, volume_window=volume_window, **kw)
 
-    def _build(self, **figure_options: Any) -> Built:
-        return trades_figure(self.venue, self.symbol, **figure_options)
+    def _build(self, *, volume_window: float = 60.0, **figure_options: Any) -> Built:
+        return trades_figure(self.venue, self.symbol, window=volume_window, quote=_quote(self.symbol),
+                             base=_base(self.symbol), **figure_options)
 
-    def _apply(self, rows: dict[str, np.ndarray]) -> None:
-        ts = np.where(rows["ts"] > 0, rows["ts"], rows["receipt_ts"])
+    def _apply(self, rows: dict[str, np.ndarray], ts: np.ndarray) -> None:
+        ts_ns = np.where(rows["ts"] > 0, rows["ts"], rows["receipt_ts"])
         sizes = rows["size"].astype(np.float64)
-        volume = np.empty(len(ts))
-        recent, window = self._recent, self.window_ns
-        for i, (t, size) in enumerate(zip(ts.tolist(), sizes.tolist(), strict=True)):
+        volume = np.empty(len(ts_ns))
+        recent, window = self._recent, self.volume_window_ns
+        for i, (t, size) in enumerate(zip(ts_ns.tolist(), sizes.tolist(), strict=True)):
             recent.append((t, size))
             self._volume += size
             while recent and recent[0][0] <= t - window:
@@ -184,11 +275,11 @@ class TradesView(_FrameView):
         # Marker size follows sqrt(size) against a slowly adapting scale, so areas compare within the window.
         self._size_scale = max(self._size_scale * 0.999, float(sizes.max()) if len(sizes) else 0.0)
         scale = self._size_scale or 1.0
-        radius = 4.0 + 18.0 * np.sqrt(np.clip(sizes / scale, 0.0, 1.0))
-        sides = rows["side"].astype(str)
+        radius = (4.0 + 18.0 * np.sqrt(np.clip(sizes / scale, 0.0, 1.0))).astype(np.float32)
         self.sources["trades"].stream({
-            "ts": _ms(ts), "price": rows["price"], "size": sizes, "side": sides,
-            "colour": np.where(sides == "buy", BUY_COLOUR, SELL_COLOUR), "radius": radius, "volume": volume,
+            "ts": ts, "price": rows["price"], "size": sizes, "buy": (rows["side"] == "buy").astype(np.int8),
+            "radius": radius, "volume": volume.astype(np.float32),
+            "trade_id": [str(t) for t in rows["trade_id"].tolist()],
         }, rollover=self.rollover)
 
 
@@ -198,14 +289,27 @@ class _BookView(View):
     def __init__(self, feed: Feed, venue: str, symbol: str, **kw: Any) -> None:
         super().__init__(feed, venue, symbol, **kw)
         self._last_key: object = None
+        self.clock_ms = 0.0
+        self._tob_cursor = max(0, feed.top_of_book.total - 1_000)
 
     def _book(self) -> OrderBook | None:
-        return self.feed._books.get((self.venue, self.symbol))
+        return self.feed.books.get((self.venue, self.symbol))
 
     def _read(self, book: OrderBook) -> Any:
         raise NotImplementedError
 
+    def _tick_clock(self) -> float:
+        """Move the market clock to the newest top-of-book change of this book (its exchange time); return it."""
+        cols, self._tob_cursor = self.feed.top_of_book.read_since(self._tob_cursor)
+        if len(cols["ts"]):
+            mask = (cols["venue"] == self.venue) & (cols["symbol"] == self.symbol)
+            if mask.any():
+                ts = _exchange_ms({"ts": cols["ts"][mask], "receipt_ts": cols["receipt_ts"][mask]})
+                return market_clock(self.feed, self.venue, self.symbol, float(ts.max()))
+        return market_clock(self.feed, self.venue, self.symbol)
+
     async def refresh(self) -> None:
+        self.clock_ms = self._tick_clock()
         book = self._book()
         if book is not None:
 
@@ -223,16 +327,39 @@ class _BookView(View):
         raise NotImplementedError
 
 
+def binned_depth(depth: dict[str, np.ndarray], mid: float, band: float, bins: int) -> dict[str, np.ndarray]:
+    """Cumulative size from the touch out to each of ``bins`` equal price bins per side within ``band`` of mid.
+
+    ``bid_price``/``ask_price`` are the bin centres (nearest the mid first), ``*_cum`` the size of every level
+    from the touch to the bin's outer edge: a depth chart of constant size whatever the book's depth.
+    """
+    width = mid * band / bins
+    steps = np.arange(1, bins + 1, dtype=np.float64)
+    bid_edges = mid - steps * width
+    ask_edges = mid + steps * width
+    bid_n = np.searchsorted(-depth["bid_price"], -bid_edges, side="right")
+    ask_n = np.searchsorted(depth["ask_price"], ask_edges, side="right")
+    bid_cum = np.concatenate(([0.0], depth["bid_cum"]))[bid_n]
+    ask_cum = np.concatenate(([0.0], depth["ask_cum"]))[ask_n]
+    return {"bid_price": bid_edges + width / 2, "bid_cum": bid_cum.astype(np.float32),
+            "ask_price": ask_edges - width / 2, "ask_cum": ask_cum.astype(np.float32), "width": np.float64(width)}
+
+
 class DepthView(_BookView):
-    """The depth chart of one book: cumulative size within ``band`` (fraction of mid) of the mid."""
+    """The depth chart of one book: cumulative size within ``band`` (fraction of mid) of the mid, in ``bins``
+    equal price bins per side."""
 
     kind = "depth"
 
-    def __init__(self, feed: Feed, venue: str, symbol: str, *, band: float = 0.01, levels: int | None = None,
-                 **kw: Any) -> None:
+    def __init__(self, feed: Feed, venue: str, symbol: str, *, band: float = 0.01, bins: int = 100,
+                 levels: int | None = None, **kw: Any) -> None:
         self.band = self._check_band(band)
+        if not isinstance(bins, int) or not 2 <= bins <= 2_000:
+            raise ValueError(f"bins must be an integer between 2 and 2000, got {bins!r}")
+        self.bins = bins
         self.levels = levels
         super().__init__(feed, venue, symbol, **kw)
+        self._bars = [r.glyph for r in self.layout.renderers if r.name in ("bids", "asks")]
 
     @staticmethod
     def _check_band(band: float) -> float:
@@ -246,24 +373,30 @@ class DepthView(_BookView):
         self._last_key = None
 
     def _build(self, **figure_options: Any) -> Built:
-        return depth_figure(self.venue, self.symbol, **figure_options)
+        figure_options.pop("window", None)
+        return depth_figure(self.venue, self.symbol, quote=_quote(self.symbol), base=_base(self.symbol),
+                            **figure_options)
 
     def _read(self, book: OrderBook) -> Any:
-        bid, ask = book.best_bid, book.best_ask
-        return book.cumulative_depth(self.band, self.levels), bid, ask, book.mid
+        mid = book.mid
+        if mid is None:
+            return None
+        depth = book.cumulative_depth(self.band, self.levels)
+        return binned_depth(depth, mid, self.band, self.bins), book.best_bid, book.best_ask, mid
 
     def _apply(self, data: Any) -> None:
         depth, bid, ask, mid = data
         src = self.sources
-        src["bids"].data = step_outline(depth["bid_price"], depth["bid_cum"])
-        src["asks"].data = step_outline(depth["ask_price"], depth["ask_cum"])
+        src["bids"].data = {"price": depth["bid_price"], "cum": depth["bid_cum"]}
+        src["asks"].data = {"price": depth["ask_price"], "cum": depth["ask_cum"]}
+        width = float(depth["width"])
+        for glyph in self._bars:
+            if not glyph.width or abs(glyph.width / width - 1) > 0.01:
+                glyph.width = width
         nan = float("nan")
-        bid_price = bid[0] if bid else nan
-        ask_price = ask[0] if ask else nan
-        mid_price = mid if mid is not None else nan
         src["meta"].patch({
-            "ts": [(0, time.time() * 1e3)], "bid": [(0, bid_price)], "ask": [(0, ask_price)],
-            "mid": [(0, mid_price)], "band": [(0, self.band)],
+            "ts": [(0, self.clock_ms)], "bid": [(0, bid[0] if bid else nan)], "ask": [(0, ask[0] if ask else nan)],
+            "mid": [(0, mid)], "band": [(0, self.band)], "width": [(0, width)],
         })
 
 
@@ -273,10 +406,11 @@ class ImbalanceView(_BookView):
     kind = "imbalance"
 
     def __init__(self, feed: Feed, venue: str, symbol: str, *, levels: int = 10, **kw: Any) -> None:
-        if levels <= 0:
-            raise ValueError(f"levels must be positive, got {levels!r}")
+        if not isinstance(levels, int) or levels <= 0:
+            raise ValueError(f"levels must be a positive integer, got {levels!r}")
         self.levels = levels
-        super().__init__(feed, venue, symbol, **kw)
+        self._last_ms = 0.0
+        super().__init__(feed, venue, symbol, levels=levels, **kw)
 
     def _build(self, **figure_options: Any) -> Built:
         return imbalance_figure(self.venue, self.symbol, **figure_options)
@@ -284,10 +418,13 @@ class ImbalanceView(_BookView):
     def _read(self, book: OrderBook) -> Any:
         return book.imbalance(self.levels)
 
-    def _apply(self, data: Any) -> None:
-        if data is not None:
-            self.sources["imbalance"].stream({"ts": [time.time() * 1e3], "imbalance": [data]},
-                                             rollover=self.rollover)
+    def _apply(self, imbalance: Any) -> None:
+        ts = self.clock_ms
+        if imbalance is None or ts <= self._last_ms:
+            return
+        cols = with_gaps({"ts": np.array([ts]), "imbalance": np.array([imbalance])}, self._last_ms, GAP_AFTER * 1e3)
+        self.sources["imbalance"].stream(cols, rollover=self.rollover)
+        self._last_ms = ts
 
 
 def _times(cols: dict[str, np.ndarray]) -> np.ndarray:
@@ -317,11 +454,15 @@ class OnchainView(View):
                              f"Feed(['eth:transfers:<token address>', 'eth:blocks'])")
         self.top = top
         self._net: dict[str, float] = {}
+        kw.setdefault("window", 600.0)
         super().__init__(feed, venue, "chain", **kw)
         self._cursors = {name: max(0, feed.frames[name].total - self.rollover) for name in ("transfers", "blocks")}
 
     def _build(self, **figure_options: Any) -> Built:
         return onchain_figure(self.venue, **figure_options)
+
+    def follow(self, status: str | None = None) -> None:
+        super().follow(status if status is not None else market_status(self.feed, self.venue))
 
     async def refresh(self) -> None:
         frames = self.feed.frames
@@ -331,6 +472,7 @@ class OnchainView(View):
             removed = cols["removed"].astype(bool) if "removed" in cols else np.zeros(len(values), dtype=bool)
             live = ~removed
             if live.any():
+                market_clock(self.feed, self.venue, self.symbol, float(_ms(_times(cols)).max()))
                 self.sources["transfers"].stream({"ts": _ms(_times(cols)[live]), "value": values[live]},
                                                  rollover=self.rollover)
             sign = np.where(removed, -1.0, 1.0) * values
@@ -347,6 +489,7 @@ class OnchainView(View):
             }
         blocks, self._cursors["blocks"] = frames["blocks"].read_since(self._cursors["blocks"])
         if len(blocks["ts"]):
+            market_clock(self.feed, self.venue, self.symbol, float(_ms(_times(blocks)).max()))
             keep = blocks["removed"] == 0 if "removed" in blocks else slice(None)
             self.sources["blocks"].stream({"ts": _ms(_times(blocks)[keep]),
                                            "base_fee": blocks["base_fee"][keep].astype(np.float64) / 1e9},
