@@ -85,10 +85,12 @@ def spec_for(symbol: str) -> SymbolSpec:
 
 
 def _fixed(units: int, decimals: int, wire: int) -> str:
-    whole, frac = divmod(units, 10**decimals)
+    # String slicing, not divmod + a nested format spec: about twice as fast, and snapshots print 10**5 numbers.
     if decimals == 0:
-        return f"{whole}." + "0" * wire if wire else str(whole)
-    return f"{whole}.{frac:0{decimals}d}" + "0" * max(0, wire - decimals)
+        return f"{units}." + "0" * wire if wire else str(units)
+    digits = str(units).rjust(decimals + 1, "0")
+    pad = wire - decimals
+    return f"{digits[:-decimals]}.{digits[-decimals:]}{'0' * pad if pad > 0 else ''}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +209,8 @@ class MarketSim:
 
     def snapshot(self, limit: int = 100) -> dict:
         """Binance's REST ``/api/v3/depth`` body: best first, at most ``limit`` levels per side."""
-        spec, price_text = self.spec, self._price_text
+        spec = self.spec
+        price_text = self._price_text if limit <= 1_000 else spec.price_str  # a full-depth dump would churn the cache
         bids = list(reversed(self._bid_prices[-limit:]))
         asks = self._ask_prices[:limit]
         return {
