@@ -84,11 +84,19 @@ def test_venue_option_bad_value_fails_at_the_call() -> None:
 
 def test_venue_without_settings_says_so() -> None:
     with pytest.raises(ConfigError, match=r"unknown setting 'depth'; it takes none"):
-        Feed(["coinbase:BTC-USD"], venue_options={"coinbase": {"depth": 10}})
+        Feed(["eth:newHeads"], venue_options={"eth": {"depth": 10}})
 
 
-def test_valid_venue_options_are_kept() -> None:
-    Feed(["kraken:BTC-USD"], venue_options={"kraken": {"depth": 25}})
+def test_settings_of_the_base_adapter_are_known_too() -> None:
+    with pytest.raises(ConfigError, match=r"unknown setting 'max_bdy'; it takes \['max_body'\].*'max_body'"):
+        Feed(["coinbase:BTC-USD"], venue_options={"coinbase": {"max_bdy": 10}})
+
+
+@pytest.mark.parametrize(("venue", "options"), [("kraken", {"depth": 25}), ("okx", {"ping_after": 10}),
+                                                ("binance", {"streams_per_connection": 3, "max_body": 2**20})])
+def test_valid_venue_options_are_accepted(venue: str, options: dict[str, object]) -> None:
+    symbol = "BTC-USD" if venue == "kraken" else "BTC-USDT"
+    Feed([f"{venue}:{symbol}"], venue_options={venue: options})
 
 
 def test_connection_accepts_a_dict_of_its_fields() -> None:

@@ -15,7 +15,8 @@ from .venues import AdapterOptions, VenueAdapter, VenueEndpoints, adapter_class
 
 __all__ = ["check_capacity", "check_event_queue_size", "connection_options", "check_venue_options"]
 
-_BASE_PARAMETERS = frozenset(inspect.signature(VenueAdapter.__init__).parameters)
+_FEED_SUPPLIED = frozenset({"self", "symbols", "channels", "emit", "endpoints", "options"})
+"""Adapter parameters the feed fills in itself; every other keyword is a venue setting."""
 
 
 def _hint(name: str, allowed: Iterable[str]) -> str:
@@ -58,17 +59,18 @@ def connection_options(value: object) -> ConnectionOptions:
 
 
 def _accepted_options(cls: type[VenueAdapter]) -> list[str]:
-    """Keyword names the adapter class (and its bases up to ``VenueAdapter``) take beyond the base ones."""
+    """Keyword names the adapter class and its bases (``VenueAdapter`` included) take as venue settings."""
     names: list[str] = []
     for klass in cls.__mro__:
-        if klass is VenueAdapter or not issubclass(klass, VenueAdapter):
-            break
-        if "__init__" not in vars(klass):
+        if not issubclass(klass, VenueAdapter) or "__init__" not in vars(klass):
             continue
-        for parameter in inspect.signature(klass.__init__).parameters.values():
+        parameters = inspect.signature(klass.__init__).parameters.values()
+        for parameter in parameters:
             keyword = parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD)
-            if keyword and parameter.name not in _BASE_PARAMETERS and parameter.name not in names:
+            if keyword and parameter.name not in _FEED_SUPPLIED and parameter.name not in names:
                 names.append(parameter.name)
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break  # this __init__ passes nothing further up: its bases' settings cannot be given
     return names
 
 
