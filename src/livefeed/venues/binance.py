@@ -314,8 +314,15 @@ class BinanceAdapter(VenueAdapter):
                     if verdict is Verdict.APPLY:
                         self._install(snapshot, pending)
                         return
-                    log.info("binance %s: snapshot %s does not join the stream (%s); fetching again",
-                             symbol, snapshot.sequence, verdict.value)
+                    if verdict is Verdict.GAP:  # ids missing among the diffs buffered behind the snapshot
+                        stats = self.sync[symbol]
+                        stats.gaps += 1
+                        stats.resyncs += 1
+                        log.warning("binance %s: update ids skipped in the diffs buffered behind snapshot %s: "
+                                    "resyncing", symbol, snapshot.sequence)
+                    else:
+                        log.info("binance %s: snapshot %s does not join the stream (%s); fetching again",
+                                 symbol, snapshot.sequence, verdict.value)
                 await asyncio.sleep(backoff.next_delay())
         finally:
             if self._fetching.get(symbol) is asyncio.current_task():
