@@ -16,7 +16,7 @@ from bokeh.models import HoverTool, Legend
 from livefeed import ConnectionOptions, Feed
 from livefeed.sim import BinanceSim, BybitSim, CoinbaseSim
 from livefeed.viz.heatmap import HeatmapView, bin_depth, bin_grid, heatmap_figure
-from livefeed.viz.ladder import LadderView, ladder_figure, ladder_rows
+from livefeed.viz.ladder import LadderView, ladder_figure, ladder_rows, row_step
 from livefeed.viz.multivenue import ConsolidatedView, MidsView, consolidated_figure, mids_figure
 from livefeed.viz.sampling import ExchangeClock, infer_tick, nice_step
 from livefeed.viz.views import View
@@ -137,6 +137,14 @@ def test_ladder_rows_round_bids_down_asks_up_and_trades_to_the_nearest_row() -> 
                        trades, step=1.0, levels=2)
     assert wide["price"].tolist() == [104.0, 103.0, 102.0, 101.0, 100.0, 99.0]  # the spread's rows shown
     assert ladder_rows((np.array([]), np.array([])), asks, trades, step=1.0, levels=2)["price"].tolist() == []
+    assert np.allclose(rows["height"], 0.9)  # bars as tall as 90% of a row, in price units
+
+
+def test_ladder_step_is_the_tick_unless_the_top_levels_are_sparse() -> None:
+    dense = (np.array([100.05, 100.04, 100.02]), np.array([100.06, 100.07, 100.09]))
+    assert row_step(*dense, levels=3) == 0.01  # 3 ticks deep: within 2 x 3 rows
+    sparse = (np.array([100.05, 99.5, 98.0]), np.array([100.06, 100.5, 101.3]))
+    assert row_step(*sparse, levels=3) == 1.0  # 2.05 deep over 3 rows -> the next 1-2-5 step up from 0.68
 
 
 def test_tick_bin_width_and_exchange_clock() -> None:
@@ -210,21 +218,24 @@ async def test_heatmap_columns_hold_the_book_depth_per_bin_and_stay_bounded() ->
 
 async def test_ladder_sizes_equal_the_book_levels_and_a_quiet_book_sends_nothing() -> None:
     async with market(binance=("BTC-USDT",)) as (feed, sims):
-        fine = LadderView(feed, "binance", "BTC-USDT", levels=8)
+        fine = LadderView(feed, "binance", "BTC-USDT", levels=8, tick=TICK)
         coarse = LadderView(feed, "binance", "BTC-USDT", levels=10, tick=5.0)
-        log = ChangeLog(fine, coarse)
-        changes = await refresh_with_traffic(feed, [fine, coarse], log, times=5)
+        auto = LadderView(feed, "binance", "BTC-USDT", levels=10)
+        log = ChangeLog(fine, coarse, auto)
+        changes = await refresh_with_traffic(feed, [fine, coarse, auto], log, times=5)
+        # without a tick: the venue's, or a 1-2-5 multiple of it when the top levels are sparse
+        assert auto.tick is not None and round(auto.tick / TICK) * TICK == pytest.approx(auto.tick)
+        assert round(auto.tick / 10 ** np.floor(np.log10(auto.tick))) in (1, 2, 5)
         assert all(n == 1 for c in changes for n in c.values()) and any(changes)
         assert len(fine.sources["ladder"].data["price"]) <= 8 * 3
 
         await pause_until_exact(feed, sims)
-        for view in (fine, coarse):
+        for view in (fine, coarse, auto):
             await view.refresh()
         log.take()
         book = feed.book("binance", "BTC-USDT")
         levels = book.to_dict()
         rows = fine.sources["ladder"].data
-        assert fine.tick == TICK
         best = {role: price for role, price in zip(rows["role"], rows["price"], strict=True) if role}
         assert best == {"best bid": book.best_bid[0], "best ask": book.best_ask[0]}
         lowest, highest = rows["price"][-1], rows["price"][0]
@@ -257,7 +268,7 @@ async def test_ladder_sizes_equal_the_book_levels_and_a_quiet_book_sends_nothing
             assert volume == pytest.approx(tape.loc[nearest == price, "size"].sum())
         assert sum(coarse_rows["volume"]) == pytest.approx(tape["size"].sum()) and len(tape) > 0
 
-        for view in (fine, coarse):
+        for view in (fine, coarse, auto):
             await view.refresh()
         assert log.take() == Counter()  # the book did not change: nothing is sent
 

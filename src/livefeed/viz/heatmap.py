@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["heatmap_figure", "HeatmapView", "bin_depth", "bin_grid"]
 
+NAN = float("nan")
 _FIRST_COLUMN_MS = 250.0
 """Width given to the first column, before a refresh period has been seen."""
 
@@ -73,9 +74,10 @@ def heatmap_figure(venue: str, symbol: str, *, height: int = 380, price_format: 
     ask = fig.step(x="ts", y="ask", mode="before", source=columns, line_color=ASK_COLOUR, line_width=1.5)
     tape = fig.scatter(x="ts", y="price", size="radius", fill_color="colour", line_color="white", line_width=0.5,
                        fill_alpha=0.85, source=trades)
-    # Legend swatches for the sides come from empty renderers: the streamed tape has no fixed row per side.
-    buy = fig.scatter(x=[], y=[], fill_color=BUY_COLOUR, line_color="white", size=8)
-    sell = fig.scatter(x=[], y=[], fill_color=SELL_COLOUR, line_color="white", size=8)
+    # Legend swatches for the sides come from renderers of one NaN point (drawn nowhere; an empty renderer gets no
+    # swatch): the streamed tape has no fixed row per side for a legend item to point at.
+    buy = fig.scatter(x=[NAN], y=[NAN], fill_color=BUY_COLOUR, line_color="white", size=8)
+    sell = fig.scatter(x=[NAN], y=[NAN], fill_color=SELL_COLOUR, line_color="white", size=8)
     fig.add_layout(Legend(items=[LegendItem(label="best bid", renderers=[bid]),
                                  LegendItem(label="best ask", renderers=[ask]),
                                  LegendItem(label="buy (taker)", renderers=[buy]),
@@ -84,13 +86,12 @@ def heatmap_figure(venue: str, symbol: str, *, height: int = 380, price_format: 
                             formatter=NumeralTickFormatter(format="0,0.[000]")), "right")
     fig.add_tools(
         HoverTool(renderers=[image], formatters={"$x": "datetime"}, tooltips=[
-            ("time", f"$x{{{TIME_FORMAT}}}"), ("price", f"$y{{{price_format}}}"),
+            ("time", f"$x{{{TIME_FORMAT}}}"), ("price", "$y{0,0.00}"),
             ("size in bin", f"@image{{{SIZE_FORMAT}}}"),
         ]),
-        HoverTool(renderers=[tape], formatters={"@ts": "datetime"}, tooltips=[
-            ("time", f"@ts{{{TIME_FORMAT}}}"), ("price", f"@price{{{price_format}}}"),
-            ("size", f"@size{{{SIZE_FORMAT}}}"), ("side", "@side (taker)"),
-        ]),
+        # One line per trade: dots overlap, and every trade under the cursor is listed.
+        HoverTool(renderers=[tape], formatters={"@ts": "datetime"}, tooltips=(
+            f"<div>@ts{{{TIME_FORMAT}}} <b>@side</b> @size{{{SIZE_FORMAT}}} at @price{{{price_format}}}</div>")),
     )
     return Built(fig, {"heatmap": columns, "trades": trades})
 

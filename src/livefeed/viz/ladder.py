@@ -12,24 +12,33 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from bokeh.layouts import row
-from bokeh.models import ColumnDataSource, CustomJSTickFormatter, HoverTool, NumeralTickFormatter, Span
+from bokeh.models import (
+    ColumnDataSource,
+    CustomJSTickFormatter,
+    HoverTool,
+    Legend,
+    LegendItem,
+    NumeralTickFormatter,
+    Span,
+)
 from bokeh.plotting import figure
 
 from .figures import ASK_COLOUR, BID_COLOUR, BUY_COLOUR, SELL_COLOUR, Built, source_name
-from .sampling import PRICE_FORMAT, SIZE_FORMAT, ExchangeClock, FrameTap, event_times, infer_tick
+from .sampling import PRICE_FORMAT, SIZE_FORMAT, ExchangeClock, FrameTap, event_times, infer_tick, nice_step
 from .views import View, on_feed_loop
 
 if TYPE_CHECKING:
     from ..feed import Feed
 
-__all__ = ["ladder_figure", "LadderView", "ladder_rows", "LADDER_COLUMNS"]
+__all__ = ["ladder_figure", "LadderView", "ladder_rows", "row_step", "LADDER_COLUMNS"]
 
 BEST_BID_COLOUR = "#145214"
 BEST_ASK_COLOUR = "#8b1010"
 _EDGE = 1e-9
 """Nudge (in steps) so a price exactly on the grid is not pushed off it by float error."""
 
-LADDER_COLUMNS = ("price", "bid", "ask", "neg_bid", "buy", "sell", "volume", "bid_colour", "ask_colour", "role")
+LADDER_COLUMNS = ("price", "bid", "ask", "neg_bid", "buy", "sell", "volume", "bid_colour", "ask_colour", "role",
+                  "height")
 
 
 def ladder_figure(venue: str, symbol: str, *, height: int = 520, window: float = 60.0,
@@ -38,29 +47,42 @@ def ladder_figure(venue: str, symbol: str, *, height: int = 520, window: float =
     each row over the last ``window`` seconds, side by side on one price axis.
 
     Source ``ladder`` (one row per price, highest first: ``price``, ``bid``, ``ask``, ``neg_bid``, ``buy``,
-    ``sell``, ``volume``, ``bid_colour``, ``ask_colour``, ``role``) is replaced whole when anything in it changed.
+    ``sell``, ``volume``, ``bid_colour``, ``ask_colour``, ``role``, ``height`` the bar height in price units) is
+    replaced whole when anything in it changed.
     """
     src = ColumnDataSource({name: [] for name in LADDER_COLUMNS}, name=source_name("ladder", venue, symbol))
     book = figure(title=f"{venue} {symbol} ladder", height=height, tools="ywheel_zoom,reset,save",
                   sizing_mode="stretch_width", x_axis_label="bid size | ask size", y_axis_label="price")
     book.yaxis.formatter = NumeralTickFormatter(format=price_format)
     book.xaxis.formatter = CustomJSTickFormatter(code="return Math.abs(tick).toLocaleString('en-US')")
-    book.hbar(y="price", left="neg_bid", right=0, height=0.9, source=src, fill_color="bid_colour",
-              line_color=None)
-    book.hbar(y="price", left=0, right="ask", height=0.9, source=src, fill_color="ask_colour", line_color=None)
+    bids = book.hbar(y="price", left="neg_bid", right=0, height="height", source=src, fill_color="bid_colour",
+                     line_color=None)
+    asks = book.hbar(y="price", left=0, right="ask", height="height", source=src, fill_color="ask_colour",
+                     line_color=None)
+    nan = float("nan")  # swatches for the best rows: renderers of one NaN bar, drawn nowhere
+    best_bid = book.hbar(y=[nan], left=[nan], right=[nan], height=1, fill_color=BEST_BID_COLOUR, line_color=None)
+    best_ask = book.hbar(y=[nan], left=[nan], right=[nan], height=1, fill_color=BEST_ASK_COLOUR, line_color=None)
+    # Both legends sit above their figures, so the two plot areas start at the same height.
+    book.add_layout(Legend(items=[LegendItem(label="bid", renderers=[bids]), LegendItem(label="ask", renderers=[asks]),
+                                  LegendItem(label="best bid", renderers=[best_bid]),
+                                  LegendItem(label="best ask", renderers=[best_ask])],
+                           orientation="horizontal", location="top_left"), "above")
     book.add_layout(Span(location=0, dimension="height", line_color="#555555", line_width=1))
     traded = figure(title=f"traded, last {window:g} s", height=height, y_range=book.y_range,
                     tools="ywheel_zoom,reset,save", sizing_mode="stretch_width", x_axis_label="volume")
     traded.yaxis.visible = False
     traded.xaxis.formatter = NumeralTickFormatter(format="0,0.[0000]")
-    traded.hbar_stack(["buy", "sell"], y="price", height=0.9, source=src, fill_color=[BUY_COLOUR, SELL_COLOUR],
-                      line_color=None, legend_label=["buy (taker)", "sell (taker)"])
-    traded.legend.location = "bottom_right"
-    tooltips = [("price", f"@price{{{price_format}}}"), ("", "@role"), ("bid", f"@bid{{{SIZE_FORMAT}}}"),
+    bought, sold = traded.hbar_stack(["buy", "sell"], y="price", height="height", source=src,
+                                     fill_color=[BUY_COLOUR, SELL_COLOUR], line_color=None)
+    traded.add_layout(Legend(items=[LegendItem(label="buy (taker)", renderers=[bought]),
+                                    LegendItem(label="sell (taker)", renderers=[sold])],
+                             orientation="horizontal", location="top_left"), "above")
+    tooltips = [("price", f"@price{{{price_format}}} @role"), ("bid", f"@bid{{{SIZE_FORMAT}}}"),
                 ("ask", f"@ask{{{SIZE_FORMAT}}}"), ("bought", f"@buy{{{SIZE_FORMAT}}}"),
                 ("sold", f"@sell{{{SIZE_FORMAT}}}")]
-    for fig in (book, traded):
-        fig.add_tools(HoverTool(tooltips=tooltips, mode="hline"))
+    # One renderer per figure answers the hover (every row has a bar there, maybe of zero length): one tooltip.
+    for fig, renderer in ((book, bids), (traded, bought)):
+        fig.add_tools(HoverTool(renderers=[renderer], tooltips=tooltips, mode="hline"))
         fig.ygrid.grid_line_alpha = 0.3
     layout = row(book, traded, sizing_mode="stretch_width")
     return Built(layout, {"ladder": src})
@@ -107,6 +129,7 @@ def ladder_rows(bids: tuple[np.ndarray, np.ndarray], asks: tuple[np.ndarray, np.
         "buy": buy[at], "sell": sell[at], "volume": buy[at] + sell[at], "role": role,
         "bid_colour": np.where(index == top_bid, BEST_BID_COLOUR, BID_COLOUR).astype(object),
         "ask_colour": np.where(index == low_ask, BEST_ASK_COLOUR, ASK_COLOUR).astype(object),
+        "height": np.full(len(index), 0.9 * step),
     }
 
 
@@ -120,13 +143,26 @@ def _sum_at(index: np.ndarray, weights: np.ndarray, span: int) -> np.ndarray:
     return np.bincount(index[inside], weights=weights[inside], minlength=span).astype(np.float64)
 
 
+def row_step(bid_prices: np.ndarray, ask_prices: np.ndarray, levels: int) -> float:
+    """The ladder's step for these best-first top levels: the tick, unless they need over ``2 * levels`` rows."""
+    tick = infer_tick(np.concatenate((bid_prices, ask_prices)))
+    span = max(bid_prices[0] - bid_prices[-1], ask_prices[-1] - ask_prices[0])
+    if span <= 2 * levels * tick:
+        return tick
+    return max(tick, nice_step(span / levels))
+
+
 def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray] | None) -> bool:
     return b is not None and all(np.array_equal(a[name], b[name]) for name in LADDER_COLUMNS)
 
 
 class LadderView(View):
-    """The L2 ladder of one book: ``levels`` rows per side on a ``tick`` grid (default: the book's own tick, from
-    the decimals its prices use) with the volume traded at each row over the last ``window`` seconds.
+    """The L2 ladder of one book: ``levels`` rows per side on a ``tick`` grid with the volume traded at each row
+    over the last ``window`` seconds.
+
+    Without ``tick``, the first book seen sets it: the venue's tick (from the decimals its prices use), or, when
+    the best ``levels`` levels per side spread over more than twice as many ticks, the 1-2-5 step that fits them
+    in ``levels`` rows (so a sparse book does not show a column of empty rows).
 
     The source is replaced at most once per refresh, and not at all when no row changed.
     """
@@ -158,7 +194,7 @@ class LadderView(View):
         if book is not None:
             bids, asks = book
             if self.tick is None:
-                self.tick = infer_tick(np.concatenate((bids[0], asks[0])))
+                self.tick = row_step(bids[0], asks[0], self.levels)
             rows = ladder_rows(bids, asks, self._window_trades(), self.tick, self.levels)
             if not _same(rows, self._sent):
                 self.sources["ladder"].data = rows

@@ -99,8 +99,10 @@ def consolidated_figure(symbol: str, venues: Sequence[str], *, height: int = 300
                                line_color="bid_colour", source=src)
     ask_marks = prices.scatter(x="ts", y="ask", marker="inverted_triangle", size=7, fill_color="ask_colour",
                                line_color="ask_colour", source=src)
-    # Venue swatches from empty renderers: which venue holds a side changes row by row, the legend must not.
-    swatches = [LegendItem(label=venue, renderers=[prices.scatter(x=[], y=[], marker="square", size=9,
+    # Venue swatches from renderers of one NaN point (drawn nowhere): which venue holds a side changes row by row,
+    # the legend must not.
+    nan = float("nan")
+    swatches = [LegendItem(label=venue, renderers=[prices.scatter(x=[nan], y=[nan], marker="square", size=9,
                                                                   fill_color=venue_colour(venue), line_color=None)])
                 for venue in venues]
     _legend_right(prices, [LegendItem(label="best bid", renderers=[bid, bid_marks]),
@@ -118,8 +120,9 @@ def consolidated_figure(symbol: str, venues: Sequence[str], *, height: int = 300
     spread.add_tools(HoverTool(renderers=[line], formatters={"@ts": "datetime"}, mode="vline", tooltips=[
         ("time", f"@ts{{{TIME_FORMAT}}}"), ("spread", "@spread_bp{0,0.00} bp"),
     ]))
-    # The same legend width below keeps both plot areas, and so their time axes, aligned.
     _legend_right(spread, [LegendItem(label="spread", renderers=[line])])
+    # Room on the right for the wider legend in both figures keeps the plot areas, and their time axes, aligned.
+    prices.min_border_right = spread.min_border_right = 170
     return Built(column(prices, spread, sizing_mode="stretch_width"), {"consolidated": src})
 
 
