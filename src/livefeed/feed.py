@@ -258,13 +258,15 @@ class Feed:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise ConfigError(f"start(timeout=...) must be a positive number of seconds, got {timeout!r}")
         self._runner = LoopThread.shared()
+        # The timeout runs on the loop, so the start is cancelled there and cleans up after itself.
+        opening = self._runner.submit(self._open_within(timeout))
         try:
-            # The timeout runs on the loop, so the start is cancelled there and cleans up after itself.
-            self._runner.run(self._open_within(timeout), timeout + 10.0)
+            opening.result(timeout + 10.0)
         except StartTimeoutError:
             self._runner = None
             raise
-        except concurrent.futures.TimeoutError:  # the loop itself did not answer
+        except concurrent.futures.TimeoutError:  # the loop itself did not answer: make sure it never starts late
+            opening.cancel()
             self._runner = None
             raise StartTimeoutError(f"the feed did not start within {timeout} s: its loop is blocked") from None
         except BaseException:
@@ -315,7 +317,7 @@ class Feed:
                 await self._open()
         except TimeoutError:
             raise StartTimeoutError(
-                f"the feed did not start within {timeout} s (symbol validation and sink start count); nothing "
+                f"the feed did not start within {timeout} s (validation, sinks and the first connect count); nothing "
                 "is left running: start again with a longer timeout, or check the venues are reachable"
             ) from None
 
