@@ -278,7 +278,7 @@ class Feed:
     def stop(self, timeout: float = 10.0) -> None:
         """Close every connection and task; the frames and their data stay readable.
 
-        Events still queued when ``stop()`` is called are discarded (callbacks are not called for them), so a
+        Events still in flight when ``stop()`` is called reach the frames and sinks but not the callbacks, so a
         slow callback's backlog does not hold the stop up.
         """
         if not self.running:
@@ -409,8 +409,6 @@ class Feed:
         self._callbacks.append(callback)
 
     def _emit(self, event: Event) -> None:
-        if self._stopping:
-            return
         cls = type(event)
         if cls is Trade:
             self.trades.append(trade_row(event))  # type: ignore[arg-type]
@@ -430,7 +428,7 @@ class Feed:
                 queue.get_nowait()
                 self.dropped_events += 1
             queue.put_nowait(event)
-        if self._callbacks:
+        if self._callbacks and not self._stopping:
             self._callback_watch.run(self._callbacks, event)
 
     # -- reading state --------------------------------------------------------------------------------------
