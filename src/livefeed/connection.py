@@ -141,12 +141,15 @@ class ConnectionOptions:
     backoff_initial: float = 0.5
     backoff_cap: float = 30.0
     healthy_after: float = 60.0
+    book_stale_after: float | None = None
+    """Resync a book that had no update for this long while its connection is up (None: off). Catches a
+    subscription that went silent on a live socket; a quiet market triggers it too, so set it generously."""
     tap: FrameTap | None = None
     """Called with every raw frame before the venue parses it (see :mod:`livefeed.sinks.raw`); must not block."""
 
     def __post_init__(self) -> None:
         """Refuse settings that can never work (``stale_after=0`` would be a reconnect storm)."""
-        for name in ("ping_interval", "ping_timeout"):
+        for name in ("ping_interval", "ping_timeout", "book_stale_after"):
             _check_seconds(name, getattr(self, name), optional=True)
         for name in ("stale_after", "open_timeout", "backoff_initial", "backoff_cap"):
             _check_seconds(name, getattr(self, name))

@@ -92,6 +92,8 @@ class FeedCollector(Collector):
         checksum = CounterMetricFamily("livefeed_book_checksum_failures", "book checksum mismatches",
                                        labels=sym_labels)
         synced = GaugeMetricFamily("livefeed_book_synced", "1 while the local book is exact", labels=sym_labels)
+        stale_books = CounterMetricFamily("livefeed_book_stale_resyncs", "resyncs of a book silent for "
+                                          "book_stale_after while its connection was up", labels=sym_labels)
         for adapter in list(getattr(feed, "_adapters", [])):
             for conn in list(adapter.connections):
                 s = conn.stats
@@ -109,7 +111,9 @@ class FeedCollector(Collector):
                 resyncs.add_metric(labels, sync.resyncs)
                 checksum.add_metric(labels, sync.checksum_failures)
                 synced.add_metric(labels, 1.0 if sync.synced else 0.0)
-        yield from (messages, received, reconnects, stale, malformed, last, up, gaps, resyncs, checksum, synced)
+                stale_books.add_metric(labels, getattr(sync, "stale_resyncs", 0))
+        yield from (messages, received, reconnects, stale, malformed, last, up, gaps, resyncs, checksum, synced,
+                    stale_books)
 
         events = CounterMetricFamily("livefeed_events", "normalised events emitted",
                                      labels=["venue", "symbol", "type"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -20,7 +21,7 @@ import orjson
 from ..book import OrderBook
 from ..connection import Connection, ConnectionOptions
 from ..errors import LivefeedError
-from ..model import Event
+from ..model import BookDelta, BookSnapshot, Event
 from ..redact import redact_text, redact_url
 from ..symbols import canonical
 
@@ -28,6 +29,8 @@ __all__ = [
     "VenueEndpoints", "SyncStats", "VenueAdapter", "CHANNELS", "FrameSpec", "AdapterOptions", "MalformedFrame",
     "decode_object", "RestError", "ResponseTooLargeError", "DEFAULT_MAX_BODY",
 ]
+
+log = logging.getLogger(__name__)
 
 CHANNELS = ("trades", "book", "ticker")
 """Channel names a feed accepts; each venue maps them to its own streams."""
@@ -102,6 +105,8 @@ class SyncStats:
     gaps: int = 0
     resyncs: int = 0
     checksum_failures: int = 0
+    stale_resyncs: int = 0
+    """Resyncs forced because the book had no update for ``book_stale_after`` while its connection was up."""
     last_sequence: int | None = None
 
     def as_row(self) -> dict[str, object]:
@@ -155,6 +160,7 @@ class VenueAdapter:
         options: AdapterOptions | None = None,
         *,
         max_body: int | None = None,
+        book_stale_after: float | None = None,
     ) -> None:
         self.symbols = list(dict.fromkeys(symbols))
         self.channels = set(channels)
@@ -164,6 +170,10 @@ class VenueAdapter:
             if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body <= 0:
                 raise ValueError(f"{self.name}: max_body must be a positive number of bytes, got {max_body!r}")
             self.options = replace(self.options, max_body=max_body)
+        if book_stale_after is not None:  # venue_options={"kraken": {"book_stale_after": 120}}
+            self.options = replace(self.options, connection=replace(self.options.connection,
+                                                                    book_stale_after=book_stale_after))
+        self.book_stale_after = self.options.connection.book_stale_after
         self.emit = emit
         self.books: dict[str, OrderBook] = {s: OrderBook(self.name, s) for s in self.symbols}
         self.sync: dict[str, SyncStats] = {s: SyncStats(self.name, s) for s in self.symbols}
@@ -173,6 +183,20 @@ class VenueAdapter:
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: httpx.AsyncClient | None = None
         self._built = asyncio.Event()
+        self._book_touched: dict[str, int] = {}
+        """Symbol -> wall time (ns) of its last applied book event or forced resync, for the book watchdog."""
+        if self.book_stale_after is not None and "book" in self.channels:
+            self.emit = self._watching_books(emit)
+
+    def _watching_books(self, emit: Callable[[Event], None]) -> Callable[[Event], None]:
+        touched, clock = self._book_touched, time.time_ns
+
+        def emit_and_note(event: Event) -> None:
+            if type(event) is BookDelta or type(event) is BookSnapshot:
+                touched[event.symbol] = clock()
+            emit(event)
+
+        return emit_and_note
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -265,7 +289,41 @@ class VenueAdapter:
         """Run every connection until :meth:`close`; one that fails for good (see ``stats()``) ends alone."""
         self.connections = self.build_connections()
         self._built.set()
+        if self.book_stale_after is not None and "book" in self.channels and self.books:
+            self.spawn(self._watch_books(self.book_stale_after), f"{self.name}-book-watchdog")
         await asyncio.gather(*(conn.run() for conn in self.connections))
+
+    def connection_of(self, symbol: str) -> Connection | None:
+        """The connection carrying ``symbol``'s streams."""
+        for conn in self.connections:
+            if symbol in self.connection_symbols.get(conn.name, ()):
+                return conn
+        return self.connections[0] if len(self.connections) == 1 else None
+
+    async def _watch_books(self, stale_after: float) -> None:
+        """Per-book staleness: the connection watchdog sees only whole-socket silence, not one silent book."""
+        limit = int(stale_after * 1e9)
+        while True:
+            await asyncio.sleep(min(stale_after / 4, 1.0))
+            now = time.time_ns()
+            for symbol in self.symbols:
+                conn = self.connection_of(symbol)
+                if conn is None or not conn.connected:
+                    continue
+                since = max(self._book_touched.get(symbol, 0), conn.stats.connected_since_ns)
+                if now - since < limit:
+                    continue
+                self._book_touched[symbol] = now  # one resync per period, not one per check
+                stats = self.sync[symbol]
+                stats.stale_resyncs += 1
+                stats.synced = False
+                log.warning("%s %s: no book update for %.1fs while connected: resyncing (%d so far)", self.name,
+                            symbol, (now - since) / 1e9, stats.stale_resyncs)
+                self.resync_book(symbol, conn)
+
+    def resync_book(self, symbol: str, conn: Connection) -> None:
+        """Rebuild ``symbol``'s book on the live connection (resubscribe); venues override it."""
+        log.info("%s: no way to resync one book; %s waits for the next reconnect", self.name, symbol)
 
     async def first_connect(self) -> None:
         """Return once every connection has made its first attempt; raise ``FatalConnectionError`` if one of them

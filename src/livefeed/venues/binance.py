@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import orjson
+from websockets.exceptions import WebSocketException
 
 from ..connection import Backoff, Connection
 from ..model import BookDelta, BookSnapshot, Side, Ticker, Trade
@@ -292,6 +293,23 @@ class BinanceAdapter(VenueAdapter):
         stats.deltas += 1
         stats.last_sequence = delta.sequence
         self.emit(delta)
+
+    def resync_book(self, symbol: str, conn: Connection) -> None:
+        """A depth stream gone silent on a live socket: resubscribe it; its next diff brings a fresh snapshot."""
+        self._unsync(symbol)
+        stream = f"{venue_symbol(symbol).lower()}@depth@100ms"
+
+        async def resubscribe() -> None:
+            try:
+                for method in ("UNSUBSCRIBE", "SUBSCRIBE"):
+                    self._request_id += 1
+                    await conn.send(orjson.dumps({"method": method, "params": [stream], "id": self._request_id})
+                                    .decode())
+                    await asyncio.sleep(_SUBSCRIBE_PACE)
+            except (ConnectionError, WebSocketException) as exc:  # a reconnect subscribes everything again
+                log.info("binance %s: resubscribe failed (%s)", symbol, exc)
+
+        self.spawn(resubscribe(), f"binance-resubscribe-{symbol}")
 
     def _unsync(self, symbol: str) -> None:
         self._sequencers[symbol].reset()

@@ -360,6 +360,11 @@ class BybitAdapter(VenueAdapter):
         except (ConnectionError, WebSocketException):
             self._resubscribing.discard(symbol)  # the reconnect's own subscribe brings the snapshot
 
+    def resync_book(self, symbol: str, conn: Connection) -> None:
+        """A silent book topic on a live socket: resubscribe it for a fresh snapshot."""
+        self._unsync(symbol)
+        self._resubscribe(symbol, f"orderbook.{self.book_depth}.{self._names[symbol]}")
+
     def _unsync(self, symbol: str) -> None:
         self._sequencers[symbol].reset()
         self._resubscribing.discard(symbol)

@@ -345,6 +345,12 @@ class CoinbaseAdapter(VenueAdapter):
         if self._resubscribing is None or self._resubscribing.done():
             self._resubscribing = self.spawn(self._resubscribe_book(conn), "coinbase-resubscribe")
 
+    def resync_book(self, symbol: str, conn: Connection) -> None:
+        """A silent book on a live socket: resubscribe ``level2`` (Coinbase's only way to a fresh snapshot)."""
+        self.sync[symbol].synced = False
+        if self._resubscribing is None or self._resubscribing.done():
+            self._resubscribing = self.spawn(self._resubscribe_book(conn), "coinbase-resubscribe")
+
     async def _resubscribe_book(self, conn: Connection) -> None:
         """Unsubscribe then subscribe ``level2`` on the same socket until every book has its fresh snapshot.
 

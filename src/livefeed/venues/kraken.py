@@ -370,6 +370,11 @@ class KrakenAdapter(VenueAdapter):
                     return
                 await conn.send(self._request("ping"))
 
+    def resync_book(self, symbol: str, conn: Connection) -> None:
+        """A silent book on a live socket: resubscribe it for a fresh snapshot."""
+        self.integrity[symbol].reset()
+        self.spawn(self._resubscribe_book(conn, symbol), f"kraken-resync-{symbol}")
+
     async def _resubscribe_book(self, conn: Connection, symbol: str) -> None:
         """Rebuild one book on the same socket: unsubscribe, then subscribe again for a fresh snapshot."""
         params = self._book_params([symbol])

@@ -402,6 +402,11 @@ class OkxAdapter(VenueAdapter):
             stats.synced = False
             self._resubscribe(symbol, conn)
 
+    def resync_book(self, symbol: str, conn: Connection) -> None:
+        """A silent ``books`` channel on a live socket: resubscribe it for a fresh snapshot."""
+        self._unsync(symbol)
+        self._resubscribe(symbol, conn)
+
     def _unsync(self, symbol: str) -> None:
         self._checkers[symbol].reset()
         self.sync[symbol].synced = False
