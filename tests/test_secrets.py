@@ -53,6 +53,8 @@ def test_redaction_of_urls_queries_and_headers() -> None:
                        f"alice:{PASSWORD}@127.0.0.1\n> Authorization: Basic YWxpY2U6UzNjcmV0\n")
     assert_clean(text, "redact_text")
     assert "YWxpY2U6UzNjcmV0" not in text and "Authorization: …" in text
+    kept = "binance-0: SUBSCRIBE btcusdt@depth@100ms sent to wss://stream.binance.com:9443/stream"
+    assert redact_text(kept) == kept  # stream names and plain URLs are left alone
 
 
 @pytest.mark.parametrize("venue", VENUES)

@@ -25,7 +25,9 @@ _QUERY_VALUE = re.compile(r"([?&][^\s=&#?'\"]+=)[^\s&#'\"]+")
 _AUTH_HEADER = re.compile(
     r"(?im)\b(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|x-auth-token)(\s*[:=]\s*)[^\n]+"
 )
-_USERINFO = re.compile(r"(?<![\w.-])[\w.%+\-]+:[^\s@/]+@(?=[\w\[])")
+_USERINFO = re.compile(r"(?<![\w.-])[\w.%+\-]+:[^\s@/]+@(?=\[|[\w-]+(?:\.[\w-]+)+|[\w.-]+:\d)")
+"""``user:password@host`` without a scheme; the host must look like one (dots, a port or ``[``), so stream names
+such as ``binance:btcusdt@depth@100ms`` are left alone."""
 
 
 def redact_url(url: str) -> str:
