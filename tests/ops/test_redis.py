@@ -188,19 +188,22 @@ async def test_reader_rides_out_a_long_outage(redis_server: RedisServer) -> None
     assert remote.last_error
 
 
+class CountingSink(RedisSink):
+    """Counts every event the feed hands to the sink."""
+
+    offered = 0
+
+    def on_event(self, event: Event) -> None:
+        self.offered += 1
+        super().on_event(event)
+
+
 async def test_stop_while_redis_is_down_is_bounded_and_counts_every_undelivered_event(
     sim: BinanceSim, redis_server: RedisServer
 ) -> None:
     flush_deadline = 1.0
-    sink = RedisSink(redis_server.url, stop_timeout=flush_deadline, retry_initial=0.05, retry_cap=2.0)
+    sink = CountingSink(redis_server.url, stop_timeout=flush_deadline, retry_initial=0.05, retry_cap=2.0)
     feed = make_feed(sim, sink)
-    offered = 0
-
-    def count(event: Event) -> None:
-        nonlocal offered
-        offered += 1
-
-    feed.add_callback(count)
     async with asyncio.timeout(flush_deadline + 30):  # a hang guard, not a timing assertion
         async with feed:
             await until(feed, lambda: sink.sent >= 100, what="events in redis")
@@ -211,5 +214,5 @@ async def test_stop_while_redis_is_down_is_bounded_and_counts_every_undelivered_
     assert sink.errors - errors_before_stop <= 10
     assert sink.buffered == 0
     assert sink.dropped_at_stop >= 300
-    assert sink.sent + sink.dropped == offered  # every event is either delivered or counted
+    assert sink.sent + sink.dropped == sink.offered  # every event is either delivered or counted
     assert sink.last_error
