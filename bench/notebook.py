@@ -70,6 +70,12 @@ RUN_CODE_JS = """async (code) => {
     const text = cell.outputArea ? cell.outputArea.node.innerText : '';
     return [(performance.now() - t0) / 1000, text];
 }"""
+DRAWN_JS = """() => {
+    if (!window.Bokeh || !window.Bokeh.documents) return false;
+    const names = ['depth-bids:binance:BTC-USDT', 'spread:binance:BTC-USDT', 'trades:binance:BTC-USDT'];
+    return names.every(n => window.Bokeh.documents.some(d => { const s = d.get_model_by_name(n);
+        return s && s.get_length() > 0; }));
+}"""
 KERNEL_IDLE_JS = """() => {
     const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
     const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
@@ -128,7 +134,11 @@ def make_notebook(directory: Path) -> Path:
 
 
 def run_code(page: Any, code: str) -> tuple[float, str]:
-    seconds, text = page.evaluate(RUN_CODE_JS, code)
+    try:
+        seconds, text = page.evaluate(RUN_CODE_JS, code)
+    except Exception:
+        page.screenshot(path="/tmp/bench-notebook-failure.png")
+        raise
     return float(seconds), str(text)
 
 
@@ -179,8 +189,9 @@ def main() -> int:
                 page.evaluate("async (i) => { const app = window.jupyterapp; app.shell.currentWidget.content"
                               ".activeCellIndex = i; await app.commands.execute('notebook:run-cell'); }", index)
             print("views displayed; waiting for them to render", file=sys.stderr, flush=True)
-            page.wait_for_selector("canvas", timeout=60_000)
+            page.wait_for_function(DRAWN_JS, timeout=120_000)
             page.wait_for_timeout(3_000)  # let every view render before the window opens
+            page.screenshot(path="/tmp/bench-notebook-live.png")
             before = probe(page)
             print(f"recording {args.seconds:.0f} s of traffic", file=sys.stderr, flush=True)
             traffic.recording = True

@@ -134,8 +134,9 @@ def running() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["kind", "what", "cell", "id"])
 
 
-def stop_all(kinds: tuple[str, ...] = ("plot", "dashboard", "feed", "sim")) -> int:
-    """Stop every live plot, dashboard, feed and simulator (in that order); returns how many were stopped."""
+def stop_all(kinds: tuple[str, ...] = ("plot", "dashboard", "feed", "sim", "node")) -> int:
+    """Stop every live plot, dashboard, feed, simulator and local node (in that order); returns how many were
+    stopped."""
     with _lock:
         entries = sorted((e for e in _entries.values() if e.kind in kinds), key=lambda e: kinds.index(e.kind))
     stopped = 0

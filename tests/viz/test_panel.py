@@ -20,10 +20,14 @@ async def test_controls_act_on_views_flusher_and_feed() -> None:
         assert isinstance(dash, Dashboard) and [v.kind for v in dash.views] == [
             "depth", "spread", "trades", "imbalance"]
         assert {(v.venue, v.symbol) for v in dash.views} == {("binance", "BTC-USDT")}
-        assert len(dash.plots.children) == 4  # one BokehModel widget per view
+        assert len(dash.plots.children) == 1  # one widget for the four views: one message per refresh
+        first = dash.plot
+        spread, trades, imbalance = dash.views[1:]
+        assert spread.x_range is trades.x_range is imbalance.x_range  # one shared time window
 
         dash.picker.value = "binance:ETH-USDT"  # a new market builds new views (and new figures)
-        assert {(v.symbol) for v in dash.views} == {"ETH-USDT"} and len(dash.flusher.views) == 4
+        assert {(v.symbol) for v in dash.views} == {"ETH-USDT"} and dash.flusher.views == [dash.plot]
+        assert first.closed and first.widget.comm is None  # the old market's widget is released
         dash.band.value = 0.01
         assert isinstance(dash.depth, DepthView) and dash.depth.band == 0.01
         dash.rate.value = 5
@@ -37,7 +41,10 @@ async def test_controls_act_on_views_flusher_and_feed() -> None:
         ticks = dash.flusher.ticks
         await until(feed, lambda: dash.flusher.ticks > ticks + 2 and "msg/s" in dash.status.value,
                     what="status line")  # refreshed at most once a second
-        assert "binance-0: " in dash.status.value and "reconnects" in dash.status.value
+        assert "<td>binance-0</td>" in dash.status.value and "reconnects" in dash.status.value
+        assert "feed running" in dash.status.value
+        dash.window.value = 120
+        assert all(v.window == 120 for v in dash.views)
         assert all(t.disabled for t in dash.channels.values())  # no channel edits while running
         assert len(dash.depth.sources["bids"].data["price"]) > 0
         dash.close()

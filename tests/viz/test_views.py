@@ -12,7 +12,6 @@ from livefeed.frames import RollingFrame
 from livefeed.sim import BinanceSim
 from livefeed.viz import DepthView, Flusher, ImbalanceView, OnchainView, SpreadView, TradesView, source_name
 from livefeed.viz.figures import depth_figure, spread_figure, trades_figure
-from livefeed.viz.views import step_outline
 from tests.conftest import until
 
 FAST = ConnectionOptions(stale_after=2.0, backoff_initial=0.05, backoff_cap=0.2)
@@ -30,13 +29,6 @@ def test_each_call_builds_new_models_with_stable_names() -> None:
     for built in (spread_figure("binance", "ETH-USDT"), trades_figure("binance", "ETH-USDT")):
         assert all(isinstance(s, ColumnDataSource) and s.name.endswith(":binance:ETH-USDT")
                    for s in built.sources.values())
-
-
-def test_step_outline_holds_each_level_until_the_next_price() -> None:
-    out = step_outline(np.array([10.0, 9.0, 8.0]), np.array([1.0, 3.0, 6.0]))
-    assert out["price"].tolist() == [10.0, 9.0, 9.0, 8.0, 8.0]
-    assert out["cum"].tolist() == [1.0, 1.0, 3.0, 3.0, 6.0]
-    assert step_outline(np.array([]), np.array([]))["price"].tolist() == []
 
 
 def test_bad_options_fail_at_the_call() -> None:
@@ -92,8 +84,8 @@ async def test_views_stream_batches_and_stay_bounded() -> None:
         assert all(-1 <= x <= 1 for x in imbalance["imbalance"].data["imbalance"])
         ts = np.asarray(spread["spread"].data["ts"])
         assert np.all(np.diff(ts) >= 0)
-        sides = set(trades["trades"].data["side"])
-        assert sides <= {"buy", "sell"}
+        buys = set(np.asarray(trades["trades"].data["buy"]).tolist())
+        assert buys <= {0, 1}
         # batches: far fewer document changes than events (one per source per refresh at most)
         events = len(feed.trades) + len(feed.top_of_book)
         assert 0 < streamed.count("ColumnsStreamedEvent") <= 3 * flusher.ticks < events
@@ -104,14 +96,18 @@ async def test_depth_band_change_applies_on_next_refresh() -> None:
         BinanceSim(symbols=("BTC-USDT",), seed=2, interval=0.01) as sim,
         Feed("binance:BTC-USDT", channels=["book"], endpoints={"binance": sim}, connection=FAST) as feed,
     ):
-        view = DepthView(feed, "binance", "BTC-USDT", band=0.00002)
+        view = DepthView(feed, "binance", "BTC-USDT", band=0.0002, bins=50)
         await until(feed, lambda: len(feed.top_of_book) > 5, what="book")
         await view.refresh()
-        narrow = len(view.sources["bids"].data["price"])
-        view.set_band(0.05)
+        bids = view.sources["bids"].data
+        narrow_span, narrow_depth = bids["price"][0] - bids["price"][-1], float(bids["cum"][-1])
+        view.set_band(0.02)
         await view.refresh()
-        assert len(view.sources["bids"].data["price"]) > narrow
-        assert view.sources["meta"].data["band"][0] == 0.05
+        bids = view.sources["bids"].data
+        assert len(bids["price"]) == 50  # always the same number of bins, whatever the band
+        assert bids["price"][0] - bids["price"][-1] == pytest.approx(100 * narrow_span)
+        assert float(bids["cum"][-1]) > narrow_depth  # a wider band holds more of the (several % deep) book
+        assert view.sources["meta"].data["band"][0] == 0.02
 
 
 async def test_flusher_pause_freezes_plots_not_the_feed() -> None:
@@ -125,10 +121,12 @@ async def test_flusher_pause_freezes_plots_not_the_feed() -> None:
         flusher.pause()
         start = len(feed.top_of_book)
         await until(feed, lambda: len(feed.top_of_book) > start + 20, what="book traffic")
-        assert view.sources["spread"].data["ts"] == [] and flusher.ticks == 0
+        assert view.sources["spread"].data["ts"] == []
+        assert {label.text for label in view.built.labels} == {"PLOTS PAUSED"}
         flusher.pause(False)
         flusher.set_period(0.05)
-        await until(feed, lambda: flusher.ticks > 0, what="a refresh after resume")
+        ticks = flusher.ticks
+        await until(feed, lambda: flusher.ticks > ticks, what="a refresh after resume")
         flusher.stop()
         assert len(view.sources["spread"].data["ts"]) > 20
 

@@ -10,11 +10,14 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import socket
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from .. import live
 
 __all__ = ["Anvil", "find_anvil", "free_port", "ACCOUNTS"]
 
@@ -66,6 +69,14 @@ class Anvil:
         self._proc: asyncio.subprocess.Process | None = None
         self._drain: asyncio.Task[None] | None = None
         self._id = 0
+        # A notebook cell run again replaces the node its last run started (see livefeed.live).
+        live.register(self, "node", self._terminate, f"anvil on port {self.port}", active=lambda: self.running)
+
+    def _terminate(self) -> None:
+        """End the node process from any thread (a re-run cell or ``livefeed.stop_all()``)."""
+        if self.running and self._proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._proc.pid, signal.SIGTERM)
 
     @property
     def ws_url(self) -> str:

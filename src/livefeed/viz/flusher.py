@@ -3,8 +3,8 @@
 Bokeh documents are not thread-safe outside a Bokeh server, and a widget hears of each change on the thread that
 makes it. So all changes are made here, by one task on the kernel's main loop, one batch per source per tick, and
 each :class:`~livefeed.viz.widget.LiveWidget` sends its tick's changes as one message: the message rate to the
-browser is bounded by the refresh rate, never by the trade rate. While a cell is busy the task waits; the views catch up on the next tick
-(rows that rolled out of the frames meanwhile are skipped).
+browser is bounded by the refresh rate, never by the trade rate. While a cell is busy the task waits; the views
+catch up on the next tick (rows that rolled out of the frames meanwhile are skipped).
 
 A tick has three steps: every item pulls what is new (``refresh``), then every item moves its time window to the
 market clock and shows the market's status (``follow``: all plots of a market show the same stretch of exchange
