@@ -25,7 +25,7 @@ from livefeed.sim import BinanceSim
 from livefeed.sinks.raw import read_capture
 
 from ..conftest import synced
-from .conftest import RedisServer
+from .conftest import RedisServer, free_port
 
 CLI = (sys.executable, "-m", "livefeed.cli")
 
@@ -137,3 +137,23 @@ async def test_the_endpoints_line_of_livefeed_sim_works_for_every_venue() -> Non
     finally:
         proc.send_signal(signal.SIGINT)
         await proc.wait()
+
+
+async def test_the_summary_counts_events_redis_never_got(tmp_path: Path) -> None:
+    """Redis down for the whole capture: nothing is sent, and the summary says how many events were not delivered."""
+    async with BinanceSim(symbols=("BTC-USDT",), seed=2, interval=0.01, levels=20) as sim:
+        proc = await asyncio.create_subprocess_exec(
+            *CLI, "capture", "binance:BTC-USDT", "--to", str(tmp_path), "--endpoint", f"binance={sim.rest_url}",
+            "--redis", f"redis://127.0.0.1:{free_port()}/0", "--duration", "1",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        async with asyncio.timeout(120):
+            out, err = await proc.communicate()
+    output, errors = out.decode(), err.decode()
+    assert proc.returncode == 0, errors
+    assert "Traceback" not in errors, errors
+    summary = re.search(r"stopped: ([\d,]+) messages, .* ([\d,]+) events to redis, ([\d,]+) not delivered to redis",
+                        output)
+    assert summary, output
+    messages, sent, undelivered = (int(g.replace(",", "")) for g in summary.groups())
+    assert messages > 0 and sent == 0 and undelivered > 0
