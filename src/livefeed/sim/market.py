@@ -71,16 +71,24 @@ DEFAULT_SPECS: dict[str, SymbolSpec] = {
 }
 
 
+_DOLLAR_QUOTES = frozenset({"USD", "USDT", "USDC"})
+_DOLLAR_PRICES = {spec.base: spec.start_price for spec in DEFAULT_SPECS.values() if spec.quote in _DOLLAR_QUOTES}
+
+
 def spec_for(symbol: str) -> SymbolSpec:
-    """The spec for a canonical ``BASE-QUOTE`` symbol; unknown pairs get a stable made-up price from their name."""
+    """The spec for a canonical ``BASE-QUOTE`` symbol; unknown pairs get a stable made-up price from their name
+    (the known price of their base, e.g. SOL, when quoted in dollars)."""
     text = symbol.strip().upper().replace("/", "-").replace("_", "-")
     if text in DEFAULT_SPECS:
         return DEFAULT_SPECS[text]
     base, sep, quote = text.partition("-")
     if not sep or not base.isalnum() or not quote.isalnum():
         raise ValueError(f"symbol {symbol!r} is not in the canonical BASE-QUOTE form, e.g. 'BTC-USDT'")
-    # crc32, not hash(): the made-up price must not change with PYTHONHASHSEED.
-    start = 1.0 + (zlib.crc32(text.encode()) % 50_000) / 100
+    known = _DOLLAR_PRICES.get(base) if quote in _DOLLAR_QUOTES else None
+    # crc32, not hash(): the made-up price must not change with PYTHONHASHSEED. Keyed by the base alone for dollar
+    # quotes, so e.g. PEPE-USD and PEPE-USDT on two venues follow one fair price.
+    key = base if quote in _DOLLAR_QUOTES else text
+    start = known if known is not None else 1.0 + (zlib.crc32(key.encode()) % 50_000) / 100
     return SymbolSpec(base, quote, price_decimals=4, qty_decimals=2, tick=0.0001, start_price=start)
 
 
