@@ -14,12 +14,15 @@ from .errors import (
 )
 from .feed import Feed
 from .frames import RollingFrame
+from .live import running, stop_all
 from .model import BookDelta, BookSnapshot, Side, Ticker, Trade
 from .reader import from_redis
 
 __all__ = [
     "Feed",
     "from_redis",
+    "running",
+    "stop_all",
     "OrderBook",
     "RollingFrame",
     "ConnectionOptions",

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import gc
-
-from .notebook import LivePlot
+from .notebook import PLOTS, LivePlot
 
 __all__ = ["live_plots", "comm_labels", "refresh_count"]
 
 
 def live_plots() -> list[LivePlot]:
     """Every live plot of this kernel that is still open (dashboards' plots included)."""
-    return [obj for obj in gc.get_objects() if isinstance(obj, LivePlot) and not obj.closed]
+    return [plot for plot in list(PLOTS) if not plot.closed]
 
 
 def _label(plot: LivePlot) -> str:

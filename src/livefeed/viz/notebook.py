@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["Plots", "LivePlot", "ensure_bokehjs", "check_target"]
 
 _bokehjs_loaded = False
+PLOTS: weakref.WeakSet[LivePlot] = weakref.WeakSet()
+"""Every live plot made in this process (dashboards' included), for :mod:`livefeed.viz.inventory`."""
 
 
 def ensure_bokehjs() -> None:
@@ -73,6 +75,7 @@ class LivePlot:
         ref = weakref.ref(self)
         self.widget.on_release.append(lambda: (plot := ref()) is not None and plot._released())
         flusher.add(self)
+        PLOTS.add(self)
         if register:
             live.register(self, self.kind, self.close, repr(self), active=lambda: not self.closed)
 
