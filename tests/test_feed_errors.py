@@ -88,7 +88,7 @@ def test_venue_without_settings_says_so() -> None:
 
 
 def test_settings_of_the_base_adapter_are_known_too() -> None:
-    with pytest.raises(ConfigError, match=r"unknown setting 'max_bdy'; it takes \['max_body'\].*'max_body'"):
+    with pytest.raises(ConfigError, match=r"unknown setting 'max_bdy'; it takes \[.*'max_body'.*\]\. Did you mean 'max_body'"):
         Feed(["coinbase:BTC-USD"], venue_options={"coinbase": {"max_bdy": 10}})
 
 
