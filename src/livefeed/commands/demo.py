@@ -131,7 +131,7 @@ async def _demo(args: argparse.Namespace) -> int:
         feed.add_callback(count)
         await stack.enter_async_context(feed)
         if args.serve is not None:
-            _serve_dashboard(feed, args.serve, args.venues[0], stack)
+            _serve_dashboard(feed, args.serve, stack)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -189,11 +189,11 @@ def _chain_line(feed: Feed) -> str | None:
     return f"eth: block {int(last['number'])}, base fee {float(last['base_fee']) / 1e9:.3f} gwei, {counts}"
 
 
-def _serve_dashboard(feed: Feed, port: int, venue: str, stack: contextlib.AsyncExitStack) -> None:
+def _serve_dashboard(feed: Feed, port: int, stack: contextlib.AsyncExitStack) -> None:
     from ..viz import serve_dashboard
 
     try:
-        server = serve_dashboard(feed, port=port, venues={venue})
+        server = serve_dashboard(feed, port=port)  # every venue of the demo, with a market picker
     except OSError as exc:  # e.g. the port is taken: the terminal view still runs
         print(f"dashboard not served on port {port}: {exc}; try --serve 0", flush=True)
         return

@@ -74,7 +74,7 @@ def status_label(fig: figure) -> Label:
     """A label over the top-left of ``fig``, hidden until the view has something to say (stopped, paused...)."""
     label = Label(x=8, y=8, x_units="screen", y_units="screen", text="", visible=False, text_font_size="15px",
                   text_font_style="bold", text_color="#ffffff", background_fill_color="#b22222",
-                  background_fill_alpha=0.85, name="status")
+                  background_fill_alpha=0.85)
     fig.add_layout(label)
     return label
 

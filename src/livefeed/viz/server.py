@@ -2,9 +2,12 @@
 
 Call it from a running asyncio program (the Bokeh server joins that loop through tornado); the feed may run on
 the same loop (``async with Feed(...)``) or on its background loop thread (``feed.start()``). Every browser session
-gets its own document with its own figures (from :mod:`livefeed.viz.figures`, the same as in the notebook) and one
-periodic callback that refreshes them: the Bokeh server holds the document lock around it, and the feed thread
-never touches a document. The page loads BokehJS from the server itself, so it works offline.
+gets its own document with its own figures (from :mod:`livefeed.viz.figures`, the same as in the notebook): a
+market picker over every subscription the page shows, the depth / spread / trades / imbalance views of the picked
+market on one trailing time window, the consolidated cross-venue quote when the feed has several venues, and a
+compact status table. One periodic callback refreshes them: the Bokeh server holds the document lock around it, and
+the feed thread never touches a document. When the page stops hearing from the server (the demo ended), it says
+so over the page. The page loads BokehJS from the server itself, so it works offline.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 from bokeh.application import Application
 from bokeh.application.handlers.function import FunctionHandler
 from bokeh.document import Document
-from bokeh.layouts import column
-from bokeh.models import Div
+from bokeh.events import DocumentReady
+from bokeh.layouts import column, row
+from bokeh.models import CustomJS, Div, Select
 
+from .figures import time_range
 from .views import DepthView, ImbalanceView, SpreadView, TradesView, View
 
 if TYPE_CHECKING:
@@ -26,41 +31,86 @@ if TYPE_CHECKING:
 
     from ..feed import Feed
 
-__all__ = ["DashboardServer", "serve_dashboard", "dashboard_document"]
+__all__ = ["DashboardServer", "serve_dashboard", "dashboard_document", "GONE_AFTER_MS"]
+
+GONE_AFTER_MS = 5_000
+"""The page says the feed is gone when its status has not changed for this long (it changes every second)."""
+
+_WATCH_JS = """
+window.livefeed_last_status = Date.now();
+setInterval(() => {
+    const quiet = Date.now() - window.livefeed_last_status;
+    if (quiet > gone_after && !banner.visible) {
+        banner.text = "<b>The feed is gone:</b> this page has not heard from livefeed for " +
+            Math.round(quiet / 1000) + " s (the demo or script ended). The plots show the last data received.";
+        banner.visible = true;
+    }
+}, 1000);
+"""
+
+
+def _market_views(feed: Feed, venue: str, symbol: str, *, band: float, rollover: int, window: float) -> list[View]:
+    shared = time_range(window)
+    kw: dict[str, Any] = {"rollover": rollover, "window": window, "x_range": shared}
+    return [DepthView(feed, venue, symbol, band=band, rollover=rollover), SpreadView(feed, venue, symbol, **kw),
+            TradesView(feed, venue, symbol, **kw), ImbalanceView(feed, venue, symbol, **kw)]
 
 
 def dashboard_document(feed: Feed, doc: Document, *, band: float = 0.01, period: float = 0.25,
-                       rollover: int = 5_000, width: int = 900, venues: Any = None) -> list[View]:
-    """Fill ``doc`` with a status line and depth/spread/trades/imbalance views for every subscription (of
-    ``venues`` only, when given: a page with every book of a five-venue feed is more than a browser wants)."""
-    from .panel import status_text
+                       rollover: int = 5_000, window: float = 60.0, venues: Any = None) -> list[View]:
+    """Fill ``doc`` with the live dashboard of ``feed`` (of ``venues`` only, when given) and return the views
+    showing now (the picked market's, plus the consolidated view)."""
+    from .panel import status_table
 
+    targets = [f"{s.venue}:{s.symbol}" for s in feed.subscriptions if venues is None or s.venue in venues]
+    if not targets:
+        raise ValueError(f"no subscription of the feed is on venues {sorted(venues or [])}")
+    picker = Select(title="market", options=targets, value=targets[0], name="market", width=260)
+    status = Div(text="connecting...", name="status", sizing_mode="stretch_width")
+    banner = Div(text="", visible=False, name="gone", sizing_mode="stretch_width",
+                 styles={"background": "#b22222", "color": "white", "padding": "8px", "font-size": "15px"})
     views: list[View] = []
-    rows: list[Any] = []
-    status = Div(text="connecting...", name="status")
-    for sub in feed.subscriptions:
-        if venues is not None and sub.venue not in venues:
-            continue
-        kw: dict[str, Any] = {"rollover": rollover, "width": width}
-        group = [DepthView(feed, sub.venue, sub.symbol, band=band, **kw), SpreadView(feed, sub.venue, sub.symbol, **kw),
-                 TradesView(feed, sub.venue, sub.symbol, **kw), ImbalanceView(feed, sub.venue, sub.symbol, **kw)]
-        views.extend(group)
-        rows.extend(view.layout for view in group)
+    plots = column(sizing_mode="stretch_width", name="plots")
+    extra: list[View] = _consolidated_views(feed, targets, rollover=rollover, window=window)
+
+    def show(target: str) -> None:
+        venue, _, symbol = target.partition(":")
+        views[:] = _market_views(feed, venue, symbol, band=band, rollover=rollover, window=window)
+        plots.children = [v.layout for v in views]
+
+    show(targets[0])
+    picker.on_change("value", lambda _attr, _old, new: show(new))
     rates: dict[str, tuple[int, float]] = {}
     ticks = 0
 
     async def refresh() -> None:
         nonlocal ticks
-        for view in views:
+        for view in [*views, *extra]:
             await view.refresh()
+        for view in [*views, *extra]:
+            view.follow()
         ticks += 1
         if ticks % max(1, round(1 / period)) == 1:
-            status.text = f"<code>{status_text(feed, rates)}</code>"
+            status.text = status_table(feed, rates, "running" if feed.running else "stopped")
 
+    status.js_on_change("text", CustomJS(code="window.livefeed_last_status = Date.now();"))
+    doc.js_on_event(DocumentReady, CustomJS(args={"banner": banner, "gone_after": GONE_AFTER_MS}, code=_WATCH_JS))
     doc.title = "livefeed dashboard"
-    doc.add_root(column(Div(text="<h2>livefeed</h2>"), status, *rows, name="dashboard"))
+    doc.add_root(column(banner, Div(text="<h2>livefeed</h2>"), row(picker, status, sizing_mode="stretch_width"),
+                        plots, *(v.layout for v in extra), name="dashboard", sizing_mode="stretch_width"))
     doc.add_periodic_callback(refresh, int(period * 1000))
     return views
+
+
+def _consolidated_views(feed: Feed, targets: list[str], *, rollover: int, window: float) -> list[View]:
+    """The cross-venue views (several venues' mids, consolidated best bid/ask) when the page shows >1 venue."""
+    if len({t.partition(":")[0] for t in targets}) < 2:
+        return []
+    try:
+        from .multivenue import cross_venue_views
+    except ImportError:  # the multi-venue views are optional on this page
+        return []
+    return cross_venue_views(feed, targets, rollover=rollover, window=window)
 
 
 def _free_port(address: str) -> int:
@@ -89,8 +139,8 @@ def serve_dashboard(feed: Feed, port: int = 5006, address: str = "127.0.0.1", **
     """Serve the live dashboard at ``http://{address}:{port}/`` from the running asyncio loop.
 
     ``port=0`` picks a free port. Options: ``band``, ``period`` (seconds between refreshes), ``rollover``,
-    ``width``, ``venues`` (show only these venues' books). Must be called with an asyncio loop running in this
-    thread (e.g. inside ``asyncio.run``).
+    ``window`` (seconds of exchange time shown), ``venues`` (show only these venues' markets). Must be called with
+    an asyncio loop running in this thread (e.g. inside ``asyncio.run``).
     """
     import asyncio
 
