@@ -24,7 +24,7 @@ from livefeed.replay import CaptureReplay
 from livefeed.sim import BinanceSim
 from livefeed.sinks.raw import read_capture
 
-from ..conftest import synced
+from ..conftest import synced, until
 from .conftest import RedisServer, free_port
 
 CLI = (sys.executable, "-m", "livefeed.cli")
@@ -157,3 +157,23 @@ async def test_the_summary_counts_events_redis_never_got(tmp_path: Path) -> None
     assert summary, output
     messages, sent, undelivered = (int(g.replace(",", "")) for g in summary.groups())
     assert messages > 0 and sent == 0 and undelivered > 0
+
+
+async def test_livefeed_replay_serves_a_capture_until_ctrl_c(tmp_path: Path) -> None:
+    sim = BinanceSim(symbols=("BTC-USDT",), seed=4, interval=0.01, levels=20)
+    async with sim, Feed(["binance:BTC-USDT"], endpoints={"binance": sim}, raw_capture=tmp_path) as live:
+        await until(live, lambda: synced(live) and len(live.trades) >= 20, what="a short live session")
+    proc = await asyncio.create_subprocess_exec(*CLI, "replay", str(tmp_path), stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        async with asyncio.timeout(60):
+            line = (await proc.stdout.readline()).decode()
+            match = re.search(r"replaying (\d+) frames \(binance-0\) on ws://\S+ / (http://\S+)", line)
+            assert match and int(match.group(1)) > 0, line + (await proc.stderr.read()).decode()
+            async with Feed(["binance:BTC-USDT"], endpoints={"binance": match.group(2)}) as again:
+                await until(again, lambda: synced(again) and len(again.trades) >= 20, what="the replayed session")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = await proc.communicate()
+    assert proc.returncode == 0 and err.decode() == "", err.decode()
