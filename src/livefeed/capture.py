@@ -104,13 +104,18 @@ async def _capture(config: CaptureConfig, index: int, stop: Callable[[], bool],
     report(_counts(feed, sinks))  # after the sinks flushed: what was delivered and what was not
 
 
+def _block_sigint(blocked: bool) -> None:
+    if hasattr(signal, "pthread_sigmask"):  # POSIX; elsewhere there are no process groups to share a Ctrl-C
+        signal.pthread_sigmask(signal.SIG_BLOCK if blocked else signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def capture_worker(config: CaptureConfig, index: int, stop_event: Any, counters: Any, errors: Any,
                    ready: Any = None) -> None:
     """Entry point of one worker process: Ctrl-C is the parent's to handle; the stop event ends the capture.
 
     Any failure is reported to the parent as one line on ``errors`` (the traceback only with ``verbose``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by the parent from the spawn until here
+    _block_sigint(False)  # blocked by the parent from the spawn until here
     logging.basicConfig(level=logging.INFO if config.verbose else logging.WARNING,
                         format=f"%(asctime)s %(levelname)s worker-{index} %(name)s: %(message)s")
     width = len(CaptureCounts._fields)
@@ -158,7 +163,7 @@ def run_capture(
     # A terminal's Ctrl-C reaches the whole process group: a worker still starting up (before it ignores SIGINT)
     # would die of it. Workers inherit a blocked SIGINT and unblock it once it is ignored; the parent's own
     # Ctrl-C is delivered when it unblocks, after the workers exist, and stops them cleanly below.
-    unblock = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    _block_sigint(True)
     try:
         try:
             for index, subs in enumerate(shards):
@@ -169,7 +174,7 @@ def run_capture(
                 proc.start()
                 procs.append(proc)
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, unblock)
+            _block_sigint(False)
         started: float | None = None  # ``duration`` counts from when every worker's feed runs, not from the spawn
         while all(p.is_alive() for p in procs):
             if started is None and all(ready):
