@@ -49,8 +49,12 @@ class BookView:
 
     def refresh(self, snapshot: dict) -> tuple[list[list[str]], list[list[str]]]:
         """Adopt the market's new top levels; return the changes (absolute sizes, ``"0"`` = gone), best first."""
-        bids = {bw.trim(p): bw.trim(q) for p, q in snapshot["bids"]}
-        asks = {bw.trim(p): bw.trim(q) for p, q in snapshot["asks"]}
+        return self.adopt(trimmed(snapshot["bids"]), trimmed(snapshot["asks"]))
+
+    def adopt(self, top_bids: list[tuple[str, str]], top_asks: list[tuple[str, str]]) -> tuple[list, list]:
+        """``refresh`` from levels already trimmed (best first); at most ``depth`` of them are kept."""
+        bids = dict(top_bids[: self.depth])
+        asks = dict(top_asks[: self.depth])
         bid_changes = _diff(self.bids, bids, reverse=True)
         ask_changes = _diff(self.asks, asks, reverse=False)
         self.bids, self.asks = bids, asks
@@ -67,6 +71,12 @@ class BookView:
             "bids": {float(p): float(q) for p, q in self.bids.items()},
             "asks": {float(p): float(q) for p, q in self.asks.items()},
         }
+
+
+def trimmed(levels: list[list[str]]) -> list[tuple[str, str]]:
+    """Wire levels as Bybit spot prints them (no trailing zeros)."""
+    trim = bw.trim
+    return [(trim(p), trim(q)) for p, q in levels]
 
 
 def _diff(old: dict[str, str], new: dict[str, str], reverse: bool) -> list[list[str]]:
@@ -269,9 +279,12 @@ class BybitSim(MarketClock, SimServer):
     def _publish_books(self, sym: str, market: MarketSim, ts: int) -> None:
         skipping = self._skip[sym] > 0
         skipped = False
+        # One snapshot of the deepest view serves every depth: each view is a prefix of it.
+        deepest = market.snapshot(max(bw.BOOK_DEPTHS))
+        top_bids, top_asks = trimmed(deepest["bids"]), trimmed(deepest["asks"])
         for depth in bw.BOOK_DEPTHS:
             view = self.views[(sym, depth)]
-            bids, asks = view.refresh(market.snapshot(depth))
+            bids, asks = view.adopt(top_bids, top_asks)
             if not bids and not asks:
                 continue
             view.u += 1
