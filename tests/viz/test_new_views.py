@@ -214,6 +214,11 @@ async def test_heatmap_columns_hold_the_book_depth_per_bin_and_stay_bounded() ->
         assert view.sources["heatmap"].data["bid"][-1] == book.best_bid[0]
         assert view.sources["heatmap"].data["ask"][-1] == book.best_ask[0]
         assert view.mapper.high >= column[~np.isnan(column)].max() and view.mapper.low > 0
+        view.follow()  # the trailing window ends at the newest column, on the market's shared clock
+        assert view.x_range.end == view.sources["heatmap"].data["ts"][-1]
+        assert view.x_range.end - view.x_range.start == view.window * 1e3 and view.status == ""
+    view.follow()
+    assert view.status == "feed stopped" and all(label.visible for label in view.built.labels)
 
 
 async def test_ladder_sizes_equal_the_book_levels_and_a_quiet_book_sends_nothing() -> None:
@@ -305,3 +310,10 @@ async def test_multi_venue_mids_and_consolidated_quote_follow_each_book() -> Non
         for view in views:
             await view.refresh()
         assert log.take() == Counter()  # no book moved: no new row
+        for view in views:  # the window ends at the newest sample of any view of the same market (shared clock)
+            view.follow()
+            newest = max(v.sources[v.kind].data["ts"][-1] for v in views if v.symbol == view.symbol)
+            assert view.status == "" and view.x_range.end == newest
+    for view in views:
+        view.follow()
+        assert {label.text for label in view.built.labels} == {"FEED STOPPED"}

@@ -24,7 +24,7 @@ from bokeh.models import (
 )
 from bokeh.palettes import Inferno256
 
-from .figures import ASK_COLOUR, BID_COLOUR, BUY_COLOUR, SELL_COLOUR, Built, source_name
+from .figures import ASK_COLOUR, BID_COLOUR, BUY_COLOUR, SELL_COLOUR, Built, source_name, status_label, time_range
 from .sampling import (
     PRICE_FORMAT,
     SIZE_FORMAT,
@@ -36,7 +36,7 @@ from .sampling import (
     nice_step,
     time_figure,
 )
-from .views import View, on_feed_loop
+from .views import View, market_clock, on_feed_loop
 
 if TYPE_CHECKING:
     from ..feed import Feed
@@ -56,8 +56,9 @@ def heatmap_figure(venue: str, symbol: str, *, height: int = 380, price_format: 
     ``x``/``dw`` its time span in ms, ``y``/``dh`` its price span, ``ts`` the sample time, ``bid``, ``ask``) and
     ``heatmap-trades`` (``ts``, ``price``, ``size``, ``side``, ``colour``, ``radius``), both streamed with a
     rollover. The colour mapper is named ``heatmap-colour:<venue>:<symbol>``; its ``high`` only ever grows.
-    ``x_range`` puts the figure on a shared time window (default: fit the data).
+    ``x_range`` is the trailing time window the view moves along (default: a new 60 s one).
     """
+    x_range = x_range or time_range()
     columns = ColumnDataSource({"image": [], "x": [], "y": [], "dw": [], "dh": [], "ts": [], "bid": [], "ask": []},
                                name=source_name("heatmap", venue, symbol))
     trades = ColumnDataSource({"ts": [], "price": [], "size": [], "side": [], "colour": [], "radius": []},
@@ -93,7 +94,7 @@ def heatmap_figure(venue: str, symbol: str, *, height: int = 380, price_format: 
         HoverTool(renderers=[tape], formatters={"@ts": "datetime"}, tooltips=(
             f"<div>@ts{{{TIME_FORMAT}}} <b>@side</b> @size{{{SIZE_FORMAT}}} at @price{{{price_format}}}</div>")),
     )
-    return Built(fig, {"heatmap": columns, "trades": trades})
+    return Built(fig, {"heatmap": columns, "trades": trades}, x_range, [status_label(fig)])
 
 
 def bin_grid(mid: float, step: float, bins: int) -> float:
@@ -200,6 +201,7 @@ class HeatmapView(View):
             now = max(now, start + 1.0)  # the exchange clock estimate may step back a little
             self._last_dw = now - start
         self._last_ms = now
+        market_clock(self.feed, self.venue, self.symbol, now)
         self._widen_colours(column)
         self.sources["heatmap"].stream({
             "image": [np.where(column > 0, column, np.nan).reshape(self.bins, 1)],

@@ -23,7 +23,7 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from .figures import ASK_COLOUR, BID_COLOUR, BUY_COLOUR, SELL_COLOUR, Built, source_name
+from .figures import ASK_COLOUR, BID_COLOUR, BUY_COLOUR, SELL_COLOUR, Built, source_name, status_label
 from .sampling import PRICE_FORMAT, SIZE_FORMAT, ExchangeClock, FrameTap, event_times, infer_tick, nice_step
 from .views import View, on_feed_loop
 
@@ -85,7 +85,7 @@ def ladder_figure(venue: str, symbol: str, *, height: int = 520, window: float =
         fig.add_tools(HoverTool(renderers=[renderer], tooltips=tooltips, mode="hline"))
         fig.ygrid.grid_line_alpha = 0.3
     layout = row(book, traded, sizing_mode="stretch_width")
-    return Built(layout, {"ladder": src})
+    return Built(layout, {"ladder": src}, None, [status_label(book)])
 
 
 def _bid_index(prices: np.ndarray, step: float) -> np.ndarray:
@@ -170,23 +170,20 @@ class LadderView(View):
     kind = "ladder"
 
     def __init__(self, feed: Feed, venue: str, symbol: str, *, levels: int = 20, tick: float | None = None,
-                 window: float = 60.0, **kw: Any) -> None:
+                 **kw: Any) -> None:
         if not isinstance(levels, int) or levels <= 0:
             raise ValueError(f"levels must be a positive integer, got {levels!r}")
         if tick is not None and not tick > 0:
             raise ValueError(f"tick must be a positive price step, got {tick!r}")
-        if not isinstance(window, int | float) or not window > 0:
-            raise ValueError(f"window must be positive seconds, got {window!r}")
-        self.levels, self.tick, self.window_ns = levels, tick, int(window * 1e9)
+        self.levels, self.tick = levels, tick
         self.clock = ExchangeClock()
         self._recent: deque[tuple[int, float, float, bool]] = deque()
         self._sent: dict[str, np.ndarray] | None = None
-        kw.setdefault("window", window)
-        super().__init__(feed, venue, symbol, **kw)
+        super().__init__(feed, venue, symbol, **kw)  # ``window`` (seconds of trades counted) is the View's
         self._trades = FrameTap(feed.trades, [(venue, symbol)], self.rollover)
 
     def _build(self, **figure_options: Any) -> Built:
-        return ladder_figure(self.venue, self.symbol, **figure_options)
+        return ladder_figure(self.venue, self.symbol, window=self.window, **figure_options)
 
     async def refresh(self) -> None:
         self._take_trades()
@@ -228,7 +225,7 @@ class LadderView(View):
                                 strict=True))
 
     def _window_trades(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        horizon = self.clock.now_ns() - self.window_ns
+        horizon = self.clock.now_ns() - int(self.window * 1e9)
         recent = self._recent
         while recent and recent[0][0] <= horizon:
             recent.popleft()

@@ -18,9 +18,9 @@ from bokeh.palettes import Category10_10
 from ..consolidated import consolidate
 from ..errors import UnknownSymbolError
 from ..symbols import canonical, split
-from .figures import ASK_COLOUR, BID_COLOUR, Built, source_name
+from .figures import ASK_COLOUR, BID_COLOUR, Built, source_name, status_label, time_range
 from .sampling import PRICE_FORMAT, SIZE_FORMAT, TIME_FORMAT, ExchangeClock, FrameTap, time_figure
-from .views import View, on_feed_loop
+from .views import View, market_clock, market_status, on_feed_loop
 
 if TYPE_CHECKING:
     from ..feed import Feed
@@ -61,9 +61,10 @@ def mids_figure(asset: str, markets: Sequence[Market], *, height: int = 300, pri
     """One mid line per market of ``asset`` over time.
 
     Source ``mids`` (named ``mids:multi:<asset>``): ``ts`` (ms) and one ``mid_<venue>_<base>_<quote>`` column per
-    market, NaN while that book has no mid (drawn as a gap); streamed with a rollover. ``x_range`` puts the figure
-    on a shared time window (default: fit the data).
+    market, NaN while that book has no mid (drawn as a gap); streamed with a rollover. ``x_range`` is the trailing
+    time window the view moves along (default: a new 60 s one).
     """
+    x_range = x_range or time_range()
     src = ColumnDataSource({"ts": [], **{mid_column(*m): [] for m in markets}},
                            name=source_name("mids", "multi", asset))
     fig = time_figure(f"{asset} mid by venue", height, price_format, x_range)
@@ -78,7 +79,7 @@ def mids_figure(asset: str, markets: Sequence[Market], *, height: int = 300, pri
         ]))
         items.append(LegendItem(label=f"{venue} {symbol}", renderers=[line]))
     _legend_right(fig, items)
-    return Built(fig, {"mids": src})
+    return Built(fig, {"mids": src}, x_range, [status_label(fig)])
 
 
 def consolidated_figure(symbol: str, venues: Sequence[str], *, height: int = 300,
@@ -87,8 +88,9 @@ def consolidated_figure(symbol: str, venues: Sequence[str], *, height: int = 300
     and the cross-venue spread in basis points below (negative: crossed across venues).
 
     Source ``consolidated`` (named ``consolidated:multi:<symbol>``; columns :data:`CONSOLIDATED_COLUMNS`) is
-    streamed with a rollover. ``x_range`` puts both figures on a shared time window (default: fit the data).
+    streamed with a rollover. ``x_range`` is the trailing time window of both figures (default: a new 60 s one).
     """
+    x_range = x_range or time_range()
     src = ColumnDataSource({name: [] for name in CONSOLIDATED_COLUMNS},
                            name=source_name("consolidated", "multi", symbol))
     prices = time_figure(f"{symbol} consolidated best bid / ask", height, price_format, x_range)
@@ -123,7 +125,8 @@ def consolidated_figure(symbol: str, venues: Sequence[str], *, height: int = 300
     _legend_right(spread, [LegendItem(label="spread", renderers=[line])])
     # Room on the right for the wider legend in both figures keeps the plot areas, and their time axes, aligned.
     prices.min_border_right = spread.min_border_right = 170
-    return Built(column(prices, spread, sizing_mode="stretch_width"), {"consolidated": src})
+    return Built(column(prices, spread, sizing_mode="stretch_width"), {"consolidated": src}, x_range,
+                 [status_label(prices), status_label(spread)])
 
 
 def _markets(feed: Feed, base: str, accept_quote: Any, venues: Collection[str] | None) -> list[Market]:
@@ -157,8 +160,18 @@ class _MultiVenueView(View):
         # NaN never equals itself: compare through repr so an unchanged gap is still "unchanged".
         if sample is not None and repr(sample) != repr(self._last):
             self._last = sample
-            self._stream(sample, self.clock.now_ns() / 1e6)
+            now = self.clock.now_ns() / 1e6
+            self._stream(sample, now)
+            market_clock(self.feed, self.venue, self.symbol, now)
         self.refreshes += 1
+
+    def follow(self, status: str | None = None) -> None:
+        """Move the window along; the status is the first market's that is not live (e.g. "kraken: stale")."""
+        if status is None:
+            states = ((venue, market_status(self.feed, venue, symbol)) for venue, symbol in self.markets)
+            status = next((f"{venue}: {state}" if self.feed.running else state
+                           for venue, state in states if state), "")
+        super().follow(status)
 
     def _sample(self) -> tuple[Any, ...] | None:
         raise NotImplementedError

@@ -122,6 +122,6 @@ def time_figure(title: str, height: int, price_format: str = PRICE_FORMAT, x_ran
     kw.setdefault("min_border_left", 80)  # as the other views, so stacked plot areas line up
     fig = figure(title=title, x_axis_type="datetime", height=height, tools=_TOOLS, toolbar_location="right",
                  sizing_mode="stretch_width", **kw)
-    fig.xaxis.axis_label = "exchange time (UTC)"
+    fig.xaxis.axis_label = "time (UTC, exchange time)"
     fig.yaxis.formatter = NumeralTickFormatter(format=price_format)
     return fig
