@@ -1,9 +1,10 @@
 """A seeded, evolving order book that numbers its changes the way Binance does.
 
 Pure state and arithmetic, no I/O: the servers in this package only format and send what ``MarketSim.step``
-returns, so determinism (same seed -> same steps) holds however many clients connect and whatever the clock says.
-Prices and sizes are kept as integers (ticks of ``10**-price_decimals``, lots of ``10**-qty_decimals``) so the
-book is exact and every string on the wire is the one Binance would print.
+returns, so determinism (same seed and event times -> same steps) holds however many clients connect. The book
+follows one venue's view of a fair price shared by every venue simulator with the same seed (``fair``) and keeps a
+realistic shape (``shape``). Prices and sizes are kept as integers (ticks of ``10**-price_decimals``, lots of
+``10**-qty_decimals``) so the book is exact and every string on the wire is the one Binance would print.
 """
 
 from __future__ import annotations
