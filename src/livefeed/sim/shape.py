@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .fair import VenueProfile
-    from .market import SymbolSpec
+    from .specs import SymbolSpec
 
 __all__ = ["BookShape", "SPAN", "LEVEL_NOTIONAL", "TAKER_NOTIONAL", "WALL_PROB"]
 
