@@ -4,6 +4,10 @@ server for real Binance captures.
 Each serves REST and WebSocket on one loopback port with its venue's URLs, payloads, sequence numbers, checksums
 and limits, so the real adapters run against them unchanged in tests, the demo and the benchmarks.
 ``SIMULATORS`` maps a venue name to its simulator class.
+
+The markets look like markets: every simulator with the same ``seed`` quotes one fair price per base asset (a
+pure function of seed, asset and time, so separate processes agree), each venue with its own latency, noise and
+spread, books about 4% deep on the venue's tick grid, and log-normal trade sizes (``fair``, ``shape``, ``market``).
 """
 
 from __future__ import annotations
