@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from bokeh.models import (
+    CategoricalColorMapper,
     ColorBar,
     ColumnDataSource,
     HoverTool,
@@ -54,14 +55,14 @@ def heatmap_figure(venue: str, symbol: str, *, height: int = 380, price_format: 
 
     Sources: ``heatmap`` (one row per column: ``image`` a ``bins x 1`` array of size per bin, NaN when empty,
     ``x``/``dw`` its time span in ms, ``y``/``dh`` its price span, ``ts`` the sample time, ``bid``, ``ask``) and
-    ``heatmap-trades`` (``ts``, ``price``, ``size``, ``side``, ``colour``, ``radius``), both streamed with a
+    ``heatmap-trades`` (``ts``, ``price``, ``size``, ``side``, ``radius``), both streamed with a
     rollover. The colour mapper is named ``heatmap-colour:<venue>:<symbol>``; its ``high`` only ever grows.
     ``x_range`` is the trailing time window the view moves along (default: a new 60 s one).
     """
     x_range = x_range or time_range()
     columns = ColumnDataSource({"image": [], "x": [], "y": [], "dw": [], "dh": [], "ts": [], "bid": [], "ask": []},
                                name=source_name("heatmap", venue, symbol))
-    trades = ColumnDataSource({"ts": [], "price": [], "size": [], "side": [], "colour": [], "radius": []},
+    trades = ColumnDataSource({"ts": [], "price": [], "size": [], "side": [], "radius": []},
                               name=source_name("heatmap-trades", venue, symbol))
     mapper = LogColorMapper(palette=Inferno256, low=1e-3, high=1.0, nan_color="rgba(0, 0, 0, 0)",
                             name=source_name("heatmap-colour", venue, symbol))
@@ -73,8 +74,9 @@ def heatmap_figure(venue: str, symbol: str, *, height: int = 380, price_format: 
     # A column spans (previous sample, this sample]: each step holds this sample's price back to the previous one.
     bid = fig.step(x="ts", y="bid", mode="before", source=columns, line_color=BID_COLOUR, line_width=1.5)
     ask = fig.step(x="ts", y="ask", mode="before", source=columns, line_color=ASK_COLOUR, line_width=1.5)
-    tape = fig.scatter(x="ts", y="price", size="radius", fill_color="colour", line_color="white", line_width=0.5,
-                       fill_alpha=0.85, source=trades)
+    sides = CategoricalColorMapper(factors=["buy", "sell"], palette=[BUY_COLOUR, SELL_COLOUR])
+    tape = fig.scatter(x="ts", y="price", size="radius", fill_color={"field": "side", "transform": sides},
+                       line_color="white", line_width=0.5, fill_alpha=0.85, source=trades)
     # Legend swatches for the sides come from renderers of one NaN point (drawn nowhere; an empty renderer gets no
     # swatch): the streamed tape has no fixed row per side for a legend item to point at.
     buy = fig.scatter(x=[NAN], y=[NAN], fill_color=BUY_COLOUR, line_color="white", size=8)
@@ -226,6 +228,5 @@ class HeatmapView(View):
         sides = rows["side"].astype(str)
         self.sources["trades"].stream({
             "ts": event_times(rows) / 1e6, "price": rows["price"], "size": sizes, "side": sides,
-            "colour": np.where(sides == "buy", BUY_COLOUR, SELL_COLOUR),
             "radius": 4.0 + 10.0 * np.sqrt(np.clip(sizes / (self._trade_scale or 1.0), 0.0, 1.0)),
         }, rollover=self.rollover)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from bokeh.layouts import row
 from bokeh.models import (
+    CategoricalColorMapper,
     ColumnDataSource,
     CustomJSTickFormatter,
     HoverTool,
@@ -37,8 +38,7 @@ BEST_ASK_COLOUR = "#8b1010"
 _EDGE = 1e-9
 """Nudge (in steps) so a price exactly on the grid is not pushed off it by float error."""
 
-LADDER_COLUMNS = ("price", "bid", "ask", "neg_bid", "buy", "sell", "volume", "bid_colour", "ask_colour", "role",
-                  "height")
+LADDER_COLUMNS = ("price", "bid", "ask", "neg_bid", "buy", "sell", "role", "height")
 
 
 def ladder_figure(venue: str, symbol: str, *, height: int = 520, window: float = 60.0,
@@ -47,18 +47,21 @@ def ladder_figure(venue: str, symbol: str, *, height: int = 520, window: float =
     each row over the last ``window`` seconds, side by side on one price axis.
 
     Source ``ladder`` (one row per price, highest first: ``price``, ``bid``, ``ask``, ``neg_bid``, ``buy``,
-    ``sell``, ``volume``, ``bid_colour``, ``ask_colour``, ``role``, ``height`` the bar height in price units) is
-    replaced whole when anything in it changed.
+    ``sell``, ``role`` ("best bid" / "best ask" / "", coloured in the browser), ``height`` the bar height in price
+    units) is replaced whole when anything in it changed.
     """
     src = ColumnDataSource({name: [] for name in LADDER_COLUMNS}, name=source_name("ladder", venue, symbol))
     book = figure(title=f"{venue} {symbol} ladder", height=height, tools="ywheel_zoom,reset,save",
                   sizing_mode="stretch_width", x_axis_label="bid size | ask size", y_axis_label="price")
     book.yaxis.formatter = NumeralTickFormatter(format=price_format)
     book.xaxis.formatter = CustomJSTickFormatter(code="return Math.abs(tick).toLocaleString('en-US')")
-    bids = book.hbar(y="price", left="neg_bid", right=0, height="height", source=src, fill_color="bid_colour",
-                     line_color=None)
-    asks = book.hbar(y="price", left=0, right="ask", height="height", source=src, fill_color="ask_colour",
-                     line_color=None)
+    # The best rows are coloured from ``role`` in the browser, so no colour strings travel with each update.
+    bid_colour = CategoricalColorMapper(factors=["best bid"], palette=[BEST_BID_COLOUR], nan_color=BID_COLOUR)
+    ask_colour = CategoricalColorMapper(factors=["best ask"], palette=[BEST_ASK_COLOUR], nan_color=ASK_COLOUR)
+    bids = book.hbar(y="price", left="neg_bid", right=0, height="height", source=src,
+                     fill_color={"field": "role", "transform": bid_colour}, line_color=None)
+    asks = book.hbar(y="price", left=0, right="ask", height="height", source=src,
+                     fill_color={"field": "role", "transform": ask_colour}, line_color=None)
     nan = float("nan")  # swatches for the best rows: renderers of one NaN bar, drawn nowhere
     best_bid = book.hbar(y=[nan], left=[nan], right=[nan], height=1, fill_color=BEST_BID_COLOUR, line_color=None)
     best_ask = book.hbar(y=[nan], left=[nan], right=[nan], height=1, fill_color=BEST_ASK_COLOUR, line_color=None)
@@ -126,9 +129,7 @@ def ladder_rows(bids: tuple[np.ndarray, np.ndarray], asks: tuple[np.ndarray, np.
     role[index == low_ask] = "best ask"
     return {
         "price": np.round(index * step, _decimals(step)), "bid": bid[at], "ask": ask[at], "neg_bid": -bid[at],
-        "buy": buy[at], "sell": sell[at], "volume": buy[at] + sell[at], "role": role,
-        "bid_colour": np.where(index == top_bid, BEST_BID_COLOUR, BID_COLOUR).astype(object),
-        "ask_colour": np.where(index == low_ask, BEST_ASK_COLOUR, ASK_COLOUR).astype(object),
+        "buy": buy[at], "sell": sell[at], "role": role,
         "height": np.full(len(index), 0.9 * step),
     }
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from bokeh.layouts import column
-from bokeh.models import ColumnDataSource, HoverTool, Legend, LegendItem, Range1d, Span
+from bokeh.models import CategoricalColorMapper, ColumnDataSource, HoverTool, Legend, LegendItem, Range1d, Span
 from bokeh.palettes import Category10_10
 
 from ..consolidated import consolidate
@@ -34,8 +34,7 @@ VENUE_COLOURS = {"binance": "#e6a700", "coinbase": "#1f77b4", "kraken": "#7b4fd6
                  "okx": "#444444"}
 """One colour per venue on every multi-venue chart (none of them the bid green or the ask red)."""
 
-CONSOLIDATED_COLUMNS = ("ts", "bid", "ask", "bid_size", "ask_size", "bid_venue", "ask_venue", "spread", "spread_bp",
-                        "bid_colour", "ask_colour")
+CONSOLIDATED_COLUMNS = ("ts", "bid", "ask", "bid_size", "ask_size", "bid_venue", "ask_venue", "spread", "spread_bp")
 
 Market = tuple[str, str]
 
@@ -97,10 +96,15 @@ def consolidated_figure(symbol: str, venues: Sequence[str], *, height: int = 300
     prices.yaxis.axis_label = "price"
     bid = prices.step(x="ts", y="bid", mode="after", source=src, line_color=BID_COLOUR, line_width=1.5)
     ask = prices.step(x="ts", y="ask", mode="after", source=src, line_color=ASK_COLOUR, line_width=1.5)
-    bid_marks = prices.scatter(x="ts", y="bid", marker="triangle", size=7, fill_color="bid_colour",
-                               line_color="bid_colour", source=src)
-    ask_marks = prices.scatter(x="ts", y="ask", marker="inverted_triangle", size=7, fill_color="ask_colour",
-                               line_color="ask_colour", source=src)
+    # Marks in the colour of the venue holding the side, mapped in the browser (no colour strings per row).
+    holder = CategoricalColorMapper(factors=list(venues), palette=[venue_colour(v) for v in venues],
+                                    nan_color="rgba(0, 0, 0, 0)")
+    bid_colour = {"field": "bid_venue", "transform": holder}
+    ask_colour = {"field": "ask_venue", "transform": holder}
+    bid_marks = prices.scatter(x="ts", y="bid", marker="triangle", size=7, fill_color=bid_colour,
+                               line_color=bid_colour, source=src)
+    ask_marks = prices.scatter(x="ts", y="ask", marker="inverted_triangle", size=7, fill_color=ask_colour,
+                               line_color=ask_colour, source=src)
     # Venue swatches from renderers of one NaN point (drawn nowhere): which venue holds a side changes row by row,
     # the legend must not.
     nan = float("nan")
@@ -251,6 +255,4 @@ class ConsolidatedView(_MultiVenueView):
             "ts": [ts], "bid": [bid], "ask": [ask], "bid_size": [bid_size], "ask_size": [ask_size],
             "bid_venue": [bid_venue or ""], "ask_venue": [ask_venue or ""], "spread": [spread],
             "spread_bp": [spread / mid * 1e4 if mid else np.nan],
-            "bid_colour": [venue_colour(bid_venue) if bid_venue else "#00000000"],
-            "ask_colour": [venue_colour(ask_venue) if ask_venue else "#00000000"],
         }, rollover=self.rollover)
