@@ -217,7 +217,10 @@ async def test_heatmap_columns_hold_the_book_depth_per_bin_and_stay_bounded() ->
         view.follow()  # the trailing window ends at the newest column, on the market's shared clock
         assert view.x_range.end == view.sources["heatmap"].data["ts"][-1]
         assert view.x_range.end - view.x_range.start == view.window * 1e3 and view.status == ""
+    last = view.sources["heatmap"].data["ts"][-1]
+    await view.refresh()
     view.follow()
+    assert view.sources["heatmap"].data["ts"][-1] == last  # a stopped feed adds no columns
     assert view.status == "feed stopped" and all(label.visible for label in view.built.labels)
 
 

@@ -161,6 +161,9 @@ class HeatmapView(View):
         if trades is not None:
             self.clock.observe(trades)
             self._stream_trades(trades)
+        if not self.feed.running:  # a stopped feed's book is frozen: no columns pretending time goes on
+            self.refreshes += 1
+            return
         if self.bin_size is None:
             self.bin_size = await on_feed_loop(self.feed, self._choose_bin_size)
         if self.bin_size is not None:
