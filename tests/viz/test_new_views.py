@@ -77,7 +77,7 @@ async def market(**sims: Callable[..., Any]) -> AsyncIterator[tuple[Feed, dict[s
     """A feed on one simulator per venue: ``market(binance=("BTC-USDT",))``."""
     classes = {"binance": BinanceSim, "bybit": BybitSim, "coinbase": CoinbaseSim}
     async with contextlib.AsyncExitStack() as stack:
-        running = {venue: await stack.enter_async_context(classes[venue](symbols=symbols, seed=seed, interval=0.005))
+        running = {venue: await stack.enter_async_context(classes[venue](symbols=symbols, seed=seed, interval=0.01))
                    for seed, (venue, symbols) in enumerate(sims.items(), start=3)}
         subs = [f"{venue}:{symbol}" for venue, symbols in sims.items() for symbol in symbols]
         feed = await stack.enter_async_context(
