@@ -389,8 +389,7 @@ def _diff(old: Levels, new: Levels, market: MarketSim, side: str) -> Levels:
     gone = [p for p in before if p not in after]
     changes = []
     if gone:
-        resting = market.true_book()[side]
         zero = market.spec.qty_str(0)
-        changes = [(p, zero) for p in gone if float(p) not in resting]
+        changes = [(p, zero) for p in gone if not market.rests(side, p)]
     changes += [(p, q) for p, q in new if before.get(p) != q]
     return changes

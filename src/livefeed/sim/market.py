@@ -156,6 +156,11 @@ class MarketSim:
             "asks": {float(spec.price_str(p)): float(spec.qty_str(q)) for p, q in self._asks.items()},
         }
 
+    def rests(self, side: str, price: str) -> bool:
+        """Whether a level rests at ``price`` (a wire string) on ``side`` ("bids" / "asks"), without a copy."""
+        units = round(float(price) * 10**self.spec.price_decimals)
+        return units in (self._bids if side == "bids" else self._asks)
+
     # -- evolution -----------------------------------------------------------------------------------------------
     def step(self, event_time_ms: int) -> Step:
         """Advance the book once; the result is a function of the seed and the event times of this and every
