@@ -10,24 +10,11 @@ from typing import Any
 import pytest
 
 from livefeed.book import OrderBook
-from livefeed.sim import SIMULATORS, MarketSim, spec_for
-from livefeed.sim.coinbase import coinbase_spec
-from livefeed.sim.kraken_wire import kraken_spec
+from livefeed.sim import SIMULATORS, MarketSim
+from livefeed.sim.realism import STEP_MS, T0, VENUE_QUOTES, run, venue_markets
 
-T0 = 1_700_000_000_000
-STEP_MS = 100
-VENUE_SYMBOLS = {"binance": "BTC-USDT", "bybit": "BTC-USDT", "okx": "BTC-USDT", "coinbase": "BTC-USD", "kraken": "BTC-USD"}
-SPEC_FOR = {"binance": spec_for, "bybit": spec_for, "okx": spec_for, "coinbase": coinbase_spec, "kraken": kraken_spec}
-"""How each simulator builds its symbol's grid (Kraken's BTC tick is 0.1, Coinbase's 0.01 with 8-decimal sizes)."""
+VENUE_SYMBOLS = {venue: f"BTC-{quote}" for venue, quote in VENUE_QUOTES.items()}
 LONG_RUN = 3_000  # steps of 100 ms: five minutes of market time
-
-
-def venue_markets(seed: int = 1, base: str = "BTC") -> dict[str, MarketSim]:
-    """Each venue's book of ``base`` as its simulator builds it, all opened at T0 on the shared clock."""
-    return {
-        venue: MarketSim(SPEC_FOR[venue](f"{base}-{symbol.split('-')[1]}"), seed, venue=venue, start_ms=T0)
-        for venue, symbol in VENUE_SYMBOLS.items()
-    }
 
 
 def step_all(markets: dict[str, MarketSim], i: int) -> dict[str, Any]:
@@ -93,33 +80,17 @@ def test_levels_are_thin_at_the_touch_grow_away_from_it_and_include_walls() -> N
 
 # -- one fair price across venues -------------------------------------------------------------------------------------
 def test_venues_quote_one_fair_price_close_differing_and_rarely_crossed() -> None:
-    markets = venue_markets(seed=1)
-    pairs = list(itertools.combinations(markets, 2))
-    crossed = dict.fromkeys(pairs, 0)
-    streak = dict.fromkeys(pairs, 0)
-    longest = dict.fromkeys(pairs, 0)
-    identical = 0
-    deviations: list[float] = []
-    binance_mids: list[float] = []
-    for i in range(LONG_RUN):
-        step_all(markets, i)
-        quotes = {venue: market.best_bid_ask() for venue, market in markets.items()}
-        identical += quotes["binance"] == quotes["bybit"]
-        binance_mids.append(sum(quotes["binance"]) / 2)
-        for a, b in pairs:
-            (bid_a, ask_a), (bid_b, ask_b) = quotes[a], quotes[b]
-            deviations.append(abs((bid_a + ask_a) - (bid_b + ask_b)) / (bid_a + ask_a) * 1e4)
-            is_crossed = bid_a > ask_b or bid_b > ask_a
-            crossed[(a, b)] += is_crossed
-            streak[(a, b)] = streak[(a, b)] + 1 if is_crossed else 0
-            longest[(a, b)] = max(longest[(a, b)], streak[(a, b)])
+    stats = run(venue_markets(seed=1), LONG_RUN)
+    gaps = [gap for pair in stats.pairs.values() for gap in pair.mid_gaps_bp]
     # Close: mids of any two venues within 6 bp at every step, typically a fraction of a basis point.
-    assert max(deviations) < 6.0 and statistics.median(deviations) < 0.6
+    assert max(gaps) < 6.0 and statistics.median(gaps) < 0.6
     # Rarely and briefly crossed: under 1% of the steps of any pair, never for more than half a second.
+    crossed = {pair: p.crossed for pair, p in stats.pairs.items()}
     assert all(count < LONG_RUN / 100 for count in crossed.values()), crossed
-    assert max(longest.values()) <= 5, longest
-    # Not copies of one another, and the shared price does move over five minutes.
-    assert identical < LONG_RUN / 20
+    assert max(p.longest for p in stats.pairs.values()) <= 5
+    # Not copies of one another (binance and bybit list the same grid), and the shared price moves in five minutes.
+    assert stats.identical_quotes[("binance", "bybit")] < LONG_RUN / 20
+    binance_mids = stats.mids["binance"]
     assert (max(binance_mids) - min(binance_mids)) / binance_mids[0] > 5e-4
 
 
@@ -144,8 +115,8 @@ def test_other_assets_share_their_own_fair_price() -> None:
 
 # -- trades -----------------------------------------------------------------------------------------------------------
 def test_trade_sizes_vary_with_a_heavy_tail() -> None:
-    market = venue_markets()["binance"]
-    sizes = [float(t.qty) for i in range(LONG_RUN) for t in market.step(T0 + STEP_MS * (i + 1)).trades]
+    markets = venue_markets()
+    sizes = run({"binance": markets["binance"]}, LONG_RUN).trade_sizes["binance"]
     assert len(sizes) > 500
     assert len(set(sizes)) > 0.5 * len(sizes)
     assert statistics.pstdev(sizes) / statistics.fmean(sizes) > 0.8  # coefficient of variation
