@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -103,7 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base", default="BTC")
     args = parser.parse_args(argv)
     markets = venue_markets(args.seed, args.base)
+    started = time.process_time()
     stats = run(markets, args.steps)
+    cpu_us = (time.process_time() - started) / (args.steps * len(markets)) * 1e6  # includes the bookkeeping here
     print(f"# seed {args.seed}, {args.base}, {args.steps} steps of {STEP_MS} ms")
     for venue, market in markets.items():
         book = market.true_book()
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     crossed = sum(p.crossed for p in stats.pairs.values())
     print(f"REALISM pairs={len(stats.pairs)} steps={stats.steps} crossed_pair_steps={crossed} "
           f"longest_crossed={max(p.longest for p in stats.pairs.values())} "
-          f"max_mid_gap_bp={max(max(p.mid_gaps_bp) for p in stats.pairs.values()):.2f}")
+          f"max_mid_gap_bp={max(max(p.mid_gaps_bp) for p in stats.pairs.values()):.2f} cpu_us_per_step={cpu_us:.0f}")
 
 
 if __name__ == "__main__":
