@@ -11,6 +11,7 @@ import pytest
 
 from livefeed.book import OrderBook
 from livefeed.sim import SIMULATORS, MarketSim
+from livefeed.sim.fair import FairPrice
 from livefeed.sim.realism import STEP_MS, T0, VENUE_QUOTES, run, venue_markets
 
 VENUE_SYMBOLS = {venue: f"BTC-{quote}" for venue, quote in VENUE_QUOTES.items()}
@@ -92,6 +93,20 @@ def test_venues_quote_one_fair_price_close_differing_and_rarely_crossed() -> Non
     assert stats.identical_quotes[("binance", "bybit")] < LONG_RUN / 20
     binance_mids = stats.mids["binance"]
     assert (max(binance_mids) - min(binance_mids)) / binance_mids[0] > 5e-4
+
+
+def test_the_fair_price_moves_like_a_random_walk_yet_stays_near_its_start() -> None:
+    fair = FairPrice(seed=1, base="BTC")
+
+    def move_bp(lag_s: int) -> float:
+        starts = [T0 + k * 997_000 for k in range(1500)]
+        return statistics.pstdev(fair.log_offset(t + lag_s * 1000) - fair.log_offset(t) for t in starts) * 1e4
+
+    one, ten, hundred = move_bp(1), move_bp(10), move_bp(100)
+    assert 0.4 < one < 2.0  # about a basis point a second, as BTC moves
+    assert 2.0 < ten / one < 4.5 and 2.0 < hundred / ten < 4.5  # ~sqrt(10) per decade of lag
+    hourly = [fair.log_offset(T0 + k * 3_600_000) for k in range(2000)]  # ~three months
+    assert max(map(abs, hourly)) < 0.08
 
 
 def test_every_simulator_quotes_the_shared_price() -> None:
