@@ -36,7 +36,7 @@ from tests.viz.browser import CHROMIUM, CHROMIUM_ARGS, jupyter_lab  # noqa: E402
 
 SETUP = """\
 import asyncio, json
-import livefeed
+import livefeed, livefeed.viz
 from livefeed.runtime import LoopThread
 from livefeed.sim import BinanceSim
 sim_thread = LoopThread(name="sim-loop")
@@ -72,7 +72,7 @@ RUN_CODE_JS = """async (code) => {
 }"""
 DRAWN_JS = """() => {
     if (!window.Bokeh || !window.Bokeh.documents) return false;
-    const names = ['depth-bids:binance:BTC-USDT', 'spread:binance:BTC-USDT', 'trades:binance:BTC-USDT'];
+    const names = ['depth-bids:binance:BTC-USDT', 'spread:binance:BTC-USDT'];  // on screen (hidden ones wait)
     return names.every(n => window.Bokeh.documents.some(d => { const s = d.get_model_by_name(n);
         return s && s.get_length() > 0; }));
 }"""
@@ -124,10 +124,14 @@ class Traffic:
                 into.append(msg)
 
 
-def make_notebook(directory: Path) -> Path:
+def make_notebook(directory: Path, period: float | None = None) -> Path:
     nb = nbformat.v4.new_notebook()
+    setup, views = SETUP, VIEWS
+    if period is not None:
+        setup += f"livefeed.viz.Flusher.shared().set_period({period})\n"
+        views = [v.replace("feed.dashboard()", f"feed.dashboard(period={period})") for v in VIEWS]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(SETUP), *(nbformat.v4.new_code_cell(v) for v in VIEWS)]
+    nb.cells = [nbformat.v4.new_code_cell(setup), *(nbformat.v4.new_code_cell(v) for v in views)]
     path = directory / "bench.ipynb"
     nbformat.write(nb, path)
     return path
@@ -161,6 +165,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the traffic window")
     parser.add_argument("--runs", type=int, default=5, help="1 + 1 cells per round-trip figure (median)")
+    parser.add_argument("--period", type=float, default=None,
+                        help="seconds between refreshes of every view (default: livefeed's default)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -168,7 +174,7 @@ def main() -> int:
         tmp_path = Path(tmp)
         root = tmp_path / "nb"
         root.mkdir()
-        make_notebook(root)
+        make_notebook(root, args.period)
         traffic = Traffic()
         with jupyter_lab(root, tmp_path) as base, sync_playwright() as pw:
             context = pw.chromium.launch_persistent_context(

@@ -19,7 +19,13 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["Flusher", "kernel_loop", "Refreshable"]
+__all__ = ["Flusher", "kernel_loop", "Refreshable", "DEFAULT_PERIOD"]
+
+DEFAULT_PERIOD = 1.0
+"""Seconds between refreshes by default (once a second, as Binance's own depth stream). Chosen by
+bench/notebook.py: with the README's depth + spread + dashboard live in JupyterLab (headless Chromium, software
+rendering), a trivial cell took 1.15x its idle round trip at 1/s, 1.6x at 2/s and 1.5x at 4/s (the browser's
+rendering is the cost); every view can refresh faster (``set_period``, the dashboard's slider)."""
 
 
 class Refreshable(Protocol):
@@ -47,7 +53,7 @@ class Flusher:
 
     _shared: Flusher | None = None
 
-    def __init__(self, period: float = 0.25) -> None:
+    def __init__(self, period: float = DEFAULT_PERIOD) -> None:
         self.period = self._check_period(period)
         self.views: list[Any] = []
         """What is refreshed: views and live plots (:class:`Refreshable`)."""

@@ -126,8 +126,8 @@ class Plots:
     """``feed.plot``: one call per live view. Options: ``rollover`` (rows kept per plot), ``window`` (seconds of
     exchange time shown by time-based views, default 60), figure ``height``.
 
-    All plots share one flusher (``flusher`` or :meth:`Flusher.shared`, 4 refreshes/s by default; change with
-    ``feed.plot.flusher.set_period(0.5)``), so every plot of a market shows the same trailing window.
+    All plots share one flusher (``flusher`` or :meth:`Flusher.shared`, 1 refresh/s by default; change with
+    ``feed.plot.flusher.set_period(0.25)``), so every plot of a market shows the same trailing window.
     """
 
     def __init__(self, feed: Feed, flusher: Flusher | None = None) -> None:
@@ -162,6 +162,44 @@ class Plots:
         """Order-book imbalance over the top ``levels`` per side."""
         venue, symbol = check_target(self.feed, venue, symbol)
         return LivePlot(ImbalanceView(self.feed, venue, symbol, levels=levels, window=window, **options),
+                        self.flusher)
+
+    def heatmap(self, venue: str, symbol: str, *, band: float = 0.002, bins: int = 80, window: float = DEFAULT_WINDOW,
+                **options: Any) -> LivePlot:
+        """Liquidity heatmap (Bookmap-style): resting size by price over the last ``window`` seconds, ``bins``
+        price bins spanning about ``band`` either side of mid, with the trades on top."""
+        from .heatmap import HeatmapView
+
+        venue, symbol = check_target(self.feed, venue, symbol)
+        return LivePlot(HeatmapView(self.feed, venue, symbol, band=band, bins=bins, window=window, **options),
+                        self.flusher)
+
+    def ladder(self, venue: str, symbol: str, *, levels: int = 20, tick: float | None = None,
+               window: float = DEFAULT_WINDOW, **options: Any) -> LivePlot:
+        """Live L2 ladder: ``levels`` rows per side on a ``tick`` grid (default: the venue's tick, coarser for a
+        sparse book) with bid / ask size and the volume traded at each row over the last ``window`` seconds."""
+        from .ladder import LadderView
+
+        venue, symbol = check_target(self.feed, venue, symbol)
+        return LivePlot(LadderView(self.feed, venue, symbol, levels=levels, tick=tick, window=window, **options),
+                        self.flusher)
+
+    def mids(self, asset: str, *, venues: Any = None, quotes: Any = None, window: float = DEFAULT_WINDOW,
+             **options: Any) -> LivePlot:
+        """Every venue's mid for ``asset`` (e.g. ``"BTC"``) on one chart (optionally only ``venues`` /
+        ``quotes``)."""
+        from .multivenue import MidsView
+
+        return LivePlot(MidsView(self.feed, asset, venues=venues, quotes=quotes, window=window, **options),
+                        self.flusher)
+
+    def consolidated(self, symbol: str, *, quote_map: Any = None, window: float = DEFAULT_WINDOW,
+                     **options: Any) -> LivePlot:
+        """The best bid and ask for ``symbol`` across the feed's venues, marked with the venue holding each, and
+        the cross-venue spread in bp (``quote_map={"USDT": "USD"}`` counts USDT books as USD)."""
+        from .multivenue import ConsolidatedView
+
+        return LivePlot(ConsolidatedView(self.feed, symbol, quote_map=quote_map, window=window, **options),
                         self.flusher)
 
     def onchain(self, venue: str = "eth", **options: Any) -> LivePlot:

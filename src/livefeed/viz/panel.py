@@ -21,7 +21,7 @@ import ipywidgets as w
 from .. import live
 from ..venues import CHANNELS
 from .figures import time_range
-from .flusher import Flusher, kernel_loop
+from .flusher import DEFAULT_PERIOD, Flusher, kernel_loop
 from .notebook import LivePlot
 from .views import DEFAULT_WINDOW, DepthView, ImbalanceView, SpreadView, TradesView, View
 
@@ -94,7 +94,7 @@ class Dashboard:
     kind = "dashboard"
 
     def __init__(self, feed: Feed, *, venue: str | None = None, symbol: str | None = None, band: float = 0.01,
-                 period: float = 0.25, rollover: int = 5_000, window: float = DEFAULT_WINDOW) -> None:
+                 period: float = DEFAULT_PERIOD, rollover: int = 5_000, window: float = DEFAULT_WINDOW) -> None:
         self.feed = feed
         self.flusher = Flusher(period)
         self.rollover = rollover
@@ -219,5 +219,5 @@ class Dashboard:
 
 def dashboard(feed: Feed, **options: Any) -> Dashboard:
     """Build the dashboard widget; options: ``venue``, ``symbol``, ``band`` (default 0.01 = 1% of mid),
-    ``period`` (seconds between refreshes, default 0.25), ``rollover``, ``window`` (seconds, default 60)."""
+    ``period`` (seconds between refreshes, default 1), ``rollover``, ``window`` (seconds, default 60)."""
     return Dashboard(feed, **options)

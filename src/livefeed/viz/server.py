@@ -106,11 +106,20 @@ def _consolidated_views(feed: Feed, targets: list[str], *, rollover: int, window
     """The cross-venue views (several venues' mids, consolidated best bid/ask) when the page shows >1 venue."""
     if len({t.partition(":")[0] for t in targets}) < 2:
         return []
-    try:
-        from .multivenue import cross_venue_views
-    except ImportError:  # the multi-venue views are optional on this page
-        return []
-    return cross_venue_views(feed, targets, rollover=rollover, window=window)
+    from ..symbols import canonical
+    from .multivenue import ConsolidatedView, MidsView
+
+    by_base: dict[str, set[str]] = {}
+    for target in targets:
+        venue, _, symbol = target.partition(":")
+        by_base.setdefault(canonical(symbol).partition("-")[0], set()).add(venue)
+    shared = [base for base, venues in by_base.items() if len(venues) > 1]
+    views: list[View] = []
+    for base in shared[:2]:  # a page, not a wall: the first two assets several venues quote
+        views.append(MidsView(feed, base, rollover=rollover, window=window))
+        views.append(ConsolidatedView(feed, f"{base}-USD", quote_map={"USDT": "USD", "USDC": "USD"},
+                                      rollover=rollover, window=window))
+    return views
 
 
 def _free_port(address: str) -> int:

@@ -7,8 +7,9 @@ the browser and a steady stream back, and a trivial cell took seconds (``bench/n
 
 Here the changes a view makes during one refresh are held, then sent as ONE comm message: the PATCH-DOC content as
 JSON plus its arrays as binary buffers. The front end (a small ES module run by ``anywidget``) embeds the document
-with the page's BokehJS and applies each patch; it sends nothing back except when a view of the widget is removed
-(output cleared or replaced, notebook closed), so the kernel can stop refreshing what nobody sees.
+with the page's BokehJS and applies each patch (a plot scrolled out of sight queues them and catches up when it is
+back, so hidden plots cost no rendering); it sends nothing back except when a view of the widget appears or is
+removed (output cleared or replaced, notebook closed), so the kernel can stop refreshing what nobody sees.
 """
 
 from __future__ import annotations
@@ -57,6 +58,18 @@ async function render({ model, el }) {
     el.innerText = "livefeed: " + err;
     return;
   }
+  // Patches for a plot scrolled out of sight are queued and applied when it comes back (or in one batch every
+  // MAX_QUEUED): a hidden plot costs the browser no rendering, so the notebook stays responsive.
+  const MAX_QUEUED = 240;
+  let visible = true;
+  const queued = [];
+  const apply = (content, map) => { if (doc != null) doc.apply_json_patch(JSON.parse(content), map); };
+  const flush = () => { for (const [content, map] of queued.splice(0)) apply(content, map); };
+  const watcher = new IntersectionObserver((entries) => {
+    for (const entry of entries) visible = entry.isIntersecting;
+    if (visible) flush();
+  });
+  watcher.observe(el);
   const onMessage = (msg, buffers) => {
     if (!msg || msg.kind !== "patch" || doc == null) return;
     const map = new Map();
@@ -64,12 +77,15 @@ async function render({ model, el }) {
       const b = buffers[i];
       map.set(id, b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
     });
-    doc.apply_json_patch(JSON.parse(msg.content), map);
+    if (visible) { apply(msg.content, map); return; }
+    queued.push([msg.content, map]);
+    if (queued.length >= MAX_QUEUED) flush();
   };
   model.on("msg:custom", onMessage);
   model.send({ event: "view", shown: true });
   return () => {
     model.off("msg:custom", onMessage);
+    watcher.disconnect();
     if (views != null) for (const view of views) view.remove();
     if (doc != null) doc.clear();
     doc = null;
