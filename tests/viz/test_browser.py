@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import signal
 import sys
@@ -67,26 +68,25 @@ def test_quickstart_in_jupyterlab_draws_a_live_depth_chart(tmp_path: Path) -> No
             page.wait_for_function(KERNEL_IDLE_JS, timeout=90_000)
             stop_index = page.evaluate(RUN_UNTIL_STOP_JS)
             assert stop_index > 0
-            # drawn: the depth source is in a rendered BokehJS document and a canvas is on the page
-            page.wait_for_function(f"() => ({LIVE_TS_JS})({DEPTH_META!r}) > 0", timeout=120_000)
             page.wait_for_function(KERNEL_IDLE_JS, timeout=120_000)
+            # a plot out of sight does not render: look at the depth chart as a user would, then it is drawn and live
+            depth_cell = page.evaluate(CELL_INDEX_JS, 'feed.plot.depth("binance"')
+            output = page.locator(".jp-Notebook .jp-Cell").nth(depth_cell).locator(".jp-OutputArea")
+            output.scroll_into_view_if_needed()
+            page.wait_for_function(f"() => ({LIVE_TS_JS})({DEPTH_META!r}) > 0", timeout=120_000)
             assert page.locator("canvas").count() > 0
             bids = page.evaluate("""(name) => { for (const d of Bokeh.documents) { const s = d.get_model_by_name(name);
                 if (s) return s.get_length(); } return null; }""", source_name("depth-bids", "binance", "BTC-USDT"))
             assert bids and bids > 0
             first = page.evaluate(LIVE_TS_JS, DEPTH_META)
-            page.wait_for_timeout(3_000)
-            second = page.evaluate(LIVE_TS_JS, DEPTH_META)
-            assert second > first, f"depth chart not live: newest ts {first} -> {second}"
+            page.wait_for_function(f"() => ({LIVE_TS_JS})({DEPTH_META!r}) > {first}", timeout=30_000)
             errors = page.evaluate(ERRORS_JS)
             assert not [e for e in errors if "Error" in e or "Traceback" in e], errors
-            depth_cell = page.evaluate(CELL_INDEX_JS, 'feed.plot.depth("binance"')
             shot = tmp_path / "depth.png"
-            output = page.locator(".jp-Notebook .jp-Cell").nth(depth_cell).locator(".jp-OutputArea")
             output.scroll_into_view_if_needed()
             output.screenshot(path=str(shot))
             save_screenshot(shot, "depth.png")
-            # finish as a user would: run the stop cell
+            # finish as a user would: the last cell keeps everything live and lists it
             page.evaluate(f"() => {{ window.jupyterapp.shell.currentWidget.content.activeCellIndex = {stop_index}; }}")
             page.evaluate(RUN_ACTIVE_JS)
             page.wait_for_function(KERNEL_IDLE_JS, timeout=30_000)
@@ -161,3 +161,107 @@ async def test_dashboard_page_is_live(tmp_path: Path) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await reader
     assert demo.returncode == 0, f"livefeed demo exited with {demo.returncode}"
+
+
+SCREEN_NOTEBOOK = [
+    """import asyncio, json
+import livefeed
+from livefeed.runtime import LoopThread
+from livefeed.sim import BinanceSim
+sim = BinanceSim(symbols=("BTC-USDT",), seed=3, interval=0.02)
+LoopThread.shared().run(sim.start())
+feed = livefeed.Feed(["binance:BTC-USDT"], channels=["trades", "book"], endpoints={"binance": sim}).start()
+while len(feed.top_of_book) < 20 or len(feed.trades) < 5:
+    await asyncio.sleep(0.1)""",
+    'feed.plot.heatmap("binance", "BTC-USDT")',
+    'feed.plot.ladder("binance", "BTC-USDT")',
+    "feed.dashboard()",
+]
+LINKED_WINDOWS_JS = """() => {
+    const names = ['spread:binance:BTC-USDT', 'trades:binance:BTC-USDT', 'imbalance:binance:BTC-USDT'];
+    for (const d of Bokeh.documents) {
+        if (!names.every(n => d.get_model_by_name(n))) continue;
+        const ranges = new Set(); let plots = 0;
+        for (const m of (d._all_models || d.all_models).values()) {
+            if (!m.x_range || !m.renderers) continue;
+            const sources = m.renderers.map(r => r.data_source ? r.data_source.name : null);
+            if (sources.some(s => names.includes(s))) { ranges.add(m.x_range.id); plots += 1; }
+        }
+        const r = [...(d._all_models || d.all_models).values()].find(m => ranges.has(m.id));
+        return [plots, ranges.size, r ? r.end - r.start : null];
+    }
+    return null;
+}"""
+LENGTH_JS = """(name) => { for (const d of Bokeh.documents) { const s = d.get_model_by_name(name);
+    if (s) return s.get_length(); } return null; }"""
+RUN_ALL_JS = "async () => { await window.jupyterapp.commands.execute('notebook:run-all-cells'); }"
+PROBE_JS = """async (code) => {
+    const app = window.jupyterapp, nb = app.shell.currentWidget.content;
+    nb.activeCellIndex = nb.widgets.length - 1;
+    await app.commands.execute('notebook:insert-cell-below');
+    nb.activeCell.model.sharedModel.setSource(code);
+    await app.commands.execute('notebook:run-cell');
+    const text = nb.widgets[nb.widgets.length - 1].outputArea.node.innerText;
+    await app.commands.execute('notebook:delete-cell');
+    return text;
+}"""
+PROBE = ("from livefeed.viz import Flusher; r = livefeed.running(); print(json.dumps({k: int((r['kind'] == k).sum()) "
+         "for k in ('feed', 'sim', 'plot', 'dashboard')} | {'flushed': len(Flusher.shared().views)}))")
+
+
+@pytest.mark.timeout(300)
+def test_trading_screen_views_and_run_all_three_times(tmp_path: Path) -> None:
+    """Heatmap, ladder and the dashboard's linked windows in JupyterLab; Run All three times leaves one of each."""
+    need_browser()
+    import nbformat
+    from playwright.sync_api import sync_playwright
+
+    root = tmp_path / "nb"
+    root.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(code) for code in SCREEN_NOTEBOOK]
+    nbformat.write(nb, root / "screen.ipynb")
+    with jupyter_lab(root, tmp_path) as base, sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 1000})
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.goto(f"{base}/lab/tree/screen.ipynb")
+            page.wait_for_function(KERNEL_IDLE_JS, timeout=90_000)
+            for _ in range(3):
+                page.evaluate(RUN_ALL_JS)
+                page.wait_for_function(KERNEL_IDLE_JS, timeout=120_000)
+            state = json.loads(page.evaluate(PROBE_JS, PROBE).strip().splitlines()[-1])
+            assert state == {"feed": 1, "sim": 1, "plot": 2, "dashboard": 1, "flushed": 2}, state
+            outputs = page.locator(".jp-Notebook .jp-Cell .jp-OutputArea")
+            # the heatmap, scrolled into view, is drawn and grows column by column
+            heatmap = source_name("heatmap", "binance", "BTC-USDT")
+            outputs.nth(1).scroll_into_view_if_needed()
+            page.wait_for_function(f"() => ({LENGTH_JS})({heatmap!r}) > 1", timeout=60_000)
+            columns = page.evaluate(LENGTH_JS, heatmap)
+            page.wait_for_function(f"() => ({LENGTH_JS})({heatmap!r}) > {columns}", timeout=30_000)
+            shot = tmp_path / "heatmap.png"
+            outputs.nth(1).screenshot(path=str(shot))
+            save_screenshot(shot, "heatmap.png")
+            # the ladder has rows
+            outputs.nth(2).scroll_into_view_if_needed()
+            ladder = source_name("ladder", "binance", "BTC-USDT")
+            page.wait_for_function(f"() => ({LENGTH_JS})({ladder!r}) > 10", timeout=30_000)
+            shot = tmp_path / "ladder.png"
+            outputs.nth(2).screenshot(path=str(shot))
+            save_screenshot(shot, "ladder.png")
+            # the dashboard: spread, trades and imbalance share one trailing window of 60 s
+            outputs.nth(3).scroll_into_view_if_needed()
+            page.wait_for_function(f"() => ({LIVE_TS_JS})({source_name('spread', 'binance', 'BTC-USDT')!r}) > 0",
+                                   timeout=30_000)
+            plots, ranges, span = page.evaluate(LINKED_WINDOWS_JS)
+            assert (plots, ranges, span) == (5, 1, 60_000), (plots, ranges, span)
+            shot = tmp_path / "notebook-dashboard.png"
+            outputs.nth(3).screenshot(path=str(shot))
+            save_screenshot(shot, "notebook-dashboard.png")
+            errors = page.evaluate(ERRORS_JS)
+            assert not [e for e in errors if "Error" in e or "Traceback" in e], errors
+        finally:
+            context.close()
