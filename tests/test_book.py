@@ -350,3 +350,16 @@ def test_matches_naive_reference_after_every_operation(operations: list[tuple[st
         assert book.sequence == sequence
         assert_matches(book, ref)
         assert book.copy() == book
+
+
+def test_repr_and_print_round_prices_to_the_venue_tick() -> None:
+    book = OrderBook("binance", "BTC-USDT")
+    book.apply_snapshot([(59727.15, 1.5), (59727.1, 0.25)], [(59728.910000000001, 2.0), (59729.0, 12345.678)], 7)
+    assert book.price_decimals() == 2
+    assert repr(book) == "<OrderBook binance BTC-USDT bids=2 asks=2 best=59,727.15/59,728.91 seq=7>"
+    lines = str(book).splitlines()
+    assert lines[1].split() == ["ask", "59,729.00", "12,345.678"]
+    assert "spread 1.76" in lines[3] and lines[-1].split() == ["bid", "59,727.10", "0.25"]
+    coarse = OrderBook()
+    coarse.apply_snapshot([(3000.0, 1.0)], [(3001.0, 1.0)])
+    assert coarse.price_decimals() == 0 and "best=3,000/3,001" in repr(coarse)

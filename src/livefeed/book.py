@@ -243,11 +243,31 @@ class OrderBook:
 
     __hash__ = None  # type: ignore[assignment]  # mutable: equal books must not collide as dict keys over time
 
+    def price_decimals(self, sample: int = 50) -> int:
+        """Decimals of the venue's price grid, read off the best ``sample`` levels per side (at most 8): prices
+        print rounded to the tick, never as float noise like ``59727.150000000001``."""
+        prices = [*self._bid_keys[-sample:], *(-k for k in self._ask_keys[-sample:])]
+        for decimals in range(9):
+            if all(abs(p - round(p, decimals)) <= 1e-9 * max(1.0, abs(p)) for p in prices):
+                return decimals
+        return 8
+
     def __repr__(self) -> str:
         bid, ask = self.best_bid, self.best_ask
-        best = f"{bid[0] if bid else '-'}/{ask[0] if ask else '-'}"
+        d = self.price_decimals()
+        best = f"{f'{bid[0]:,.{d}f}' if bid else '-'}/{f'{ask[0]:,.{d}f}' if ask else '-'}"
         label = " ".join(part for part in ("OrderBook", self.venue, self.symbol) if part)
         return f"<{label} bids={self.bid_count} asks={self.ask_count} best={best} seq={self.sequence}>"
+
+    def __str__(self) -> str:
+        """The top five levels per side as a ladder, prices at the tick, sizes with thousands separators."""
+        d = self.price_decimals()
+        rows = [repr(self)]
+        rows += [f"  ask {price:>18,.{d}f} {size:>16,.8g}" for price, size in reversed(self.asks(5))]
+        spread = self.spread
+        rows.append(f"  {'-' * 20} spread {spread:,.{d}f}" if spread is not None else f"  {'-' * 20}")
+        rows += [f"  bid {price:>18,.{d}f} {size:>16,.8g}" for price, size in self.bids(5)]
+        return "\n".join(rows)
 
 
 def _top(keys: list[float], n: int | None) -> list[float]:
