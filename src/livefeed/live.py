@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["register", "unregister", "running", "stop_all", "current_cell", "LiveEntry"]
+__all__ = ["register", "unregister", "running", "stop_all", "current_cell", "weak_calls", "LiveEntry"]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,8 @@ def register(obj: Any, kind: str, stop: Callable[[], None], description: str = "
         log.info("re-run of a cell: stopping the %s it made before (%s)", entry.kind, entry.description)
         _stop(entry)
     with _lock:
+        for key in [k for k, e in _entries.items() if e.obj is None]:  # collected: forget it
+            del _entries[key]
         for entry in _entries.values():  # the same object again (e.g. a second start()): one entry
             if entry.obj is obj and entry.kind == kind:
                 entry.cell, entry.run = cell, run
@@ -162,8 +164,25 @@ def _stop_sim(sim: Any) -> None:
         asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(10)
 
 
+def weak_calls(obj: Any, stop: Callable[[Any], None]) -> tuple[Callable[[], None], Callable[[], bool]]:
+    """``stop`` and ``active`` callables for :func:`register` that do not keep ``obj`` alive."""
+    ref = weakref.ref(obj)
+
+    def stop_it() -> None:
+        target = ref()
+        if target is not None:
+            stop(target)
+
+    def active() -> bool:
+        target = ref()
+        return target is not None and bool(target.running)
+
+    return stop_it, active
+
+
 def _sim_created(sim: Any) -> None:
-    register(sim, "sim", lambda: _stop_sim(sim), type(sim).__name__, active=lambda: bool(sim.running))
+    stop, active = weak_calls(sim, _stop_sim)
+    register(sim, "sim", stop, type(sim).__name__, active=active)
 
 
 def _install() -> None:

@@ -70,7 +70,8 @@ class Anvil:
         self._drain: asyncio.Task[None] | None = None
         self._id = 0
         # A notebook cell run again replaces the node its last run started (see livefeed.live).
-        live.register(self, "node", self._terminate, f"anvil on port {self.port}", active=lambda: self.running)
+        stop, active = live.weak_calls(self, Anvil._terminate)
+        live.register(self, "node", stop, f"anvil on port {self.port}", active=active)
 
     def _terminate(self) -> None:
         """End the node process from any thread (a re-run cell or ``livefeed.stop_all()``)."""
