@@ -28,7 +28,11 @@ def recorded(name: str) -> Path:
 async def until(feed: Feed, predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
     """Wait until ``predicate()`` holds, re-checking whenever the feed emits an event (no polling sleeps)."""
     changed = asyncio.Event()
-    feed.add_callback(lambda _event: changed.set())
+
+    def wake(_event: object) -> None:
+        changed.set()
+
+    feed.add_callback(wake)
     try:
         async with asyncio.timeout(timeout):
             while not predicate():
@@ -37,7 +41,7 @@ async def until(feed: Feed, predicate: Callable[[], bool], timeout: float = 20.0
     except TimeoutError:
         raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
     finally:
-        feed._callbacks.pop()
+        feed.remove_callback(wake)  # its own callback, not whichever was added last
 
 
 FAST = ConnectionOptions(stale_after=1.0, backoff_initial=0.05, backoff_cap=0.2, ping_interval=None)

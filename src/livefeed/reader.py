@@ -145,6 +145,11 @@ class RedisFeed:
         """Call ``callback(event)`` on the loop for every event read; it must be quick."""
         self._callbacks.append(callback)
 
+    def remove_callback(self, callback: Callable[[Event], None]) -> None:
+        """Stop calling ``callback``; unknown callbacks are ignored."""
+        if callback in self._callbacks:
+            self._callbacks.remove(callback)
+
     # -- state ----------------------------------------------------------------------------------------------------
     @property
     def books(self) -> dict[tuple[str, str], OrderBook]:
