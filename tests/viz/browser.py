@@ -47,6 +47,19 @@ def need_browser() -> None:
         require("the playwright Python package is not installed")
 
 
+DISMISS_NEWS_JS = """() => { for (const b of document.querySelectorAll('.jp-toast-button, button')) {
+    if (b.innerText.trim() === 'No') { b.click(); return true; } } return false; }"""
+"""Answer JupyterLab's "get notified about Jupyter news?" toast, so it covers nothing in a screenshot."""
+
+
+def screenshot_pause_ms() -> int:
+    """When refreshing docs/ (``LIVEFEED_SAVE_SCREENSHOTS=1``), how long to let data pile up before a screenshot
+    (``LIVEFEED_SCREENSHOT_WAIT`` seconds, default 0): a minute of data reads better than two seconds."""
+    if os.environ.get("LIVEFEED_SAVE_SCREENSHOTS") != "1":
+        return 0
+    return int(float(os.environ.get("LIVEFEED_SCREENSHOT_WAIT", "0")) * 1000)
+
+
 def save_screenshot(path: Path, name: str) -> None:
     """Copy a screenshot into docs/ when ``LIVEFEED_SAVE_SCREENSHOTS=1`` (how docs/*.png are refreshed)."""
     if os.environ.get("LIVEFEED_SAVE_SCREENSHOTS") == "1":

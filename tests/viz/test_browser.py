@@ -20,7 +20,16 @@ import pytest
 from livefeed.viz import source_name
 from livefeed.viz.server import GONE_AFTER_MS
 
-from .browser import CHROMIUM, CHROMIUM_ARGS, LIVE_TS_JS, jupyter_lab, need_browser, save_screenshot
+from .browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DISMISS_NEWS_JS,
+    LIVE_TS_JS,
+    jupyter_lab,
+    need_browser,
+    save_screenshot,
+    screenshot_pause_ms,
+)
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 DEPTH_META = source_name("depth-meta", "binance", "BTC-USDT")
@@ -83,7 +92,9 @@ def test_quickstart_in_jupyterlab_draws_a_live_depth_chart(tmp_path: Path) -> No
             errors = page.evaluate(ERRORS_JS)
             assert not [e for e in errors if "Error" in e or "Traceback" in e], errors
             shot = tmp_path / "depth.png"
+            page.evaluate(DISMISS_NEWS_JS)
             output.scroll_into_view_if_needed()
+            page.wait_for_timeout(screenshot_pause_ms())  # 0 unless refreshing docs/
             output.screenshot(path=str(shot))
             save_screenshot(shot, "depth.png")
             # finish as a user would: the last cell keeps everything live and lists it
@@ -139,6 +150,7 @@ async def test_dashboard_page_is_live(tmp_path: Path) -> None:
                 await page.evaluate("""() => { for (const d of Bokeh.documents) { const m = d.get_model_by_name(
                     'market'); if (m) m.value = 'binance:ETH-USDT'; } }""")
                 await page.wait_for_function(f"() => ({LIVE_TS_JS})({spread!r}) > 0", timeout=30_000)
+                await page.wait_for_timeout(screenshot_pause_ms())  # 0 unless refreshing docs/
                 shot = tmp_path / "dashboard.png"
                 await page.screenshot(path=str(shot), full_page=False)
                 save_screenshot(shot, "dashboard.png")
@@ -236,12 +248,14 @@ def test_trading_screen_views_and_run_all_three_times(tmp_path: Path) -> None:
             state = json.loads(page.evaluate(PROBE_JS, PROBE).strip().splitlines()[-1])
             assert state == {"feed": 1, "sim": 1, "plot": 2, "dashboard": 1, "flushed": 2}, state
             outputs = page.locator(".jp-Notebook .jp-Cell .jp-OutputArea")
+            page.wait_for_timeout(screenshot_pause_ms())  # 0 unless refreshing docs/
             # the heatmap, scrolled into view, is drawn and grows column by column
             heatmap = source_name("heatmap", "binance", "BTC-USDT")
             outputs.nth(1).scroll_into_view_if_needed()
             page.wait_for_function(f"() => ({LENGTH_JS})({heatmap!r}) > 1", timeout=60_000)
             columns = page.evaluate(LENGTH_JS, heatmap)
             page.wait_for_function(f"() => ({LENGTH_JS})({heatmap!r}) > {columns}", timeout=30_000)
+            page.evaluate(DISMISS_NEWS_JS)
             shot = tmp_path / "heatmap.png"
             outputs.nth(1).screenshot(path=str(shot))
             save_screenshot(shot, "heatmap.png")
@@ -259,7 +273,8 @@ def test_trading_screen_views_and_run_all_three_times(tmp_path: Path) -> None:
             plots, ranges, span = page.evaluate(LINKED_WINDOWS_JS)
             assert (plots, ranges, span) == (5, 1, 60_000), (plots, ranges, span)
             shot = tmp_path / "notebook-dashboard.png"
-            outputs.nth(3).screenshot(path=str(shot))
+            page.evaluate(DISMISS_NEWS_JS)
+            page.screenshot(path=str(shot))
             save_screenshot(shot, "notebook-dashboard.png")
             errors = page.evaluate(ERRORS_JS)
             assert not [e for e in errors if "Error" in e or "Traceback" in e], errors

@@ -182,9 +182,10 @@ def trades_figure(venue: str, symbol: str, *, height: int = 260, x_range: Range1
     colours = LinearColorMapper(palette=[SELL_COLOUR, BUY_COLOUR], low=0, high=1)
     tape.scatter(x="ts", y="price", size="radius", fill_color={"field": "buy", "transform": colours},
                  line_color={"field": "buy", "transform": colours}, fill_alpha=0.5, source=src)
-    # Legend entries for the two sides (glyphs with no data, so they draw nothing on the plot).
-    tape.scatter(x=[], y=[], fill_color=BUY_COLOUR, line_color=BUY_COLOUR, legend_label="buy (taker)")
-    tape.scatter(x=[], y=[], fill_color=SELL_COLOUR, line_color=SELL_COLOUR, legend_label="sell (taker)")
+    # Legend swatches for the two sides: renderers of one NaN point (drawn nowhere; an empty one gets no swatch).
+    nan = [float("nan")]
+    tape.scatter(x=nan, y=nan, fill_color=BUY_COLOUR, line_color=BUY_COLOUR, legend_label="buy (taker)")
+    tape.scatter(x=nan, y=nan, fill_color=SELL_COLOUR, line_color=SELL_COLOUR, legend_label="sell (taker)")
     side = CustomJSHover(code="return value ? 'buy' : 'sell';")
     unit = f" {quote}" if quote else ""
     tape.add_tools(HoverTool(tooltips=[
