@@ -156,6 +156,17 @@ def rtt(page: Any, runs: int) -> float:
     return statistics.median(times)
 
 
+def picker_switch(page: Any) -> float:
+    """Seconds from picking another market in the dashboard to its new views drawn in the page."""
+    select = page.locator("select").last
+    select.scroll_into_view_if_needed()
+    started = time.monotonic()
+    select.select_option("binance:ETH-USDT")
+    page.wait_for_function("""() => window.Bokeh.documents.some(d => { const s = d.get_model_by_name(
+        'spread:binance:ETH-USDT'); return s && s.get_length() > 0; })""", timeout=60_000)
+    return time.monotonic() - started
+
+
 def probe(page: Any) -> dict[str, Any]:
     _, text = run_code(page, PROBE)
     return json.loads(text.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -208,6 +219,8 @@ def main() -> int:
             after = probe(page)
             rtt_live = rtt(page, args.runs)
             print(f"rtt live (views on screen): median {rtt_live:.3f} s over {args.runs} runs")
+            switch = picker_switch(page)
+            print(f"dashboard market picker: ETH-USDT views drawn {switch:.2f} s after the pick")
             context.close()
 
     labels: dict[str, str] = after["comms"]

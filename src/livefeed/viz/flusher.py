@@ -115,6 +115,10 @@ class Flusher:
             self._task.cancel()
             self._task = None
 
+    def refresh_soon(self) -> None:
+        """Refresh now rather than at the next period (e.g. a new market was picked)."""
+        self._wake.set()
+
     def pause(self, paused: bool = True) -> None:
         """Freeze the plots (the feed keeps running); every plot says so until ``pause(False)``."""
         self.paused = paused

@@ -163,6 +163,7 @@ class Dashboard:
         self.plots.children = [self.plot.widget]
         if old is not None:
             old.close()
+        self.flusher.refresh_soon()  # the new market's recent history at once, not at the next period
 
     def _set_window(self, seconds: float) -> None:
         for view in self.views:
