@@ -24,8 +24,7 @@ from livefeed.chain.traffic import deploy
 
 
 async def main(n: int, samples: int) -> None:
-    async with Anvil(extra_args=("--disable-block-gas-limit",)) as node:
-        d = await deploy(node.http_url)
+    async with Anvil(extra_args=("--disable-block-gas-limit",)) as node, await deploy(node.http_url) as d:
         token = d.usdc.address
         feed = Feed([f"eth:transfers:{token}"], endpoints={"eth": node.ws_url}, capacity=max(4 * n, 10_000))
         async with feed:

@@ -1,13 +1,17 @@
 """A real anvil node per test, on a free loopback port, with the test contracts deployed.
 
-Missing anvil skips these tests with the reason, unless ``LIVEFEED_REQUIRE_SERVICES=1`` (CI) where it fails.
+Missing anvil skips these tests with the reason, unless ``LIVEFEED_REQUIRE_SERVICES=1`` (CI) where it fails. Every
+test here also fails if it leaves an aiohttp session open (web3's HTTP provider opens them and never closes them).
 """
 
 from __future__ import annotations
 
+import gc
 import os
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import pytest
 
 from livefeed.chain.anvil import Anvil, find_anvil
@@ -30,6 +34,22 @@ async def anvil() -> AsyncIterator[Anvil]:
         yield node
 
 
+def open_http_sessions() -> list[aiohttp.ClientSession]:
+    """Every aiohttp session alive in the process and not closed (each would print "Unclosed client session")."""
+    gc.collect()
+    return [obj for obj in gc.get_objects() if isinstance(obj, aiohttp.ClientSession) and not obj.closed]
+
+
+@pytest.fixture(autouse=True)
+def no_http_session_left_open() -> Iterator[None]:
+    """Set up first, so it checks after the other fixtures (the deployment, the node) are torn down."""
+    before = weakref.WeakSet(open_http_sessions())
+    yield
+    left = [session for session in open_http_sessions() if session not in before]
+    assert not left, f"{len(left)} aiohttp session(s) left open: {left}"
+
+
 @pytest.fixture
-async def chain(anvil: Anvil) -> Deployment:
-    return await deploy(anvil.http_url)
+async def chain(anvil: Anvil) -> AsyncIterator[Deployment]:
+    async with await deploy(anvil.http_url) as deployment:
+        yield deployment

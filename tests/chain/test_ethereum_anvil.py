@@ -165,7 +165,7 @@ async def test_node_restart_mid_stream_loses_and_duplicates_nothing(tmp_path: Pa
     try:
         d = await deploy(node.http_url)
         feed = eth_feed(node, "newHeads", f"transfers:{d.usdc.address}")
-        async with feed:
+        async with d, feed:
             txs = [(await d.transfer(d.usdc, A, B, 1000 + i))["transactionHash"].to_0x_hex() for i in range(3)]
             await until(feed, lambda: len(feed.transfers) == 3, what="transfers before the restart")
             await node.restart()  # SIGTERM dumps the chain to state.json; the new process loads it

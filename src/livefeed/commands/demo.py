@@ -165,6 +165,7 @@ async def _start_chain(
     except FileNotFoundError as exc:  # anvil is a system dependency, not a Python one
         raise LivefeedError(f"{exc} (or run `./dev test` once, which installs it)") from None
     deployment = await deploy(node.http_url)
+    stack.push_async_callback(deployment.close)  # after the traffic stops (callbacks run last-in, first-out)
     traffic = asyncio.create_task(run_traffic(node.http_url, interval=0.3, seed=args.seed, deployment=deployment))
 
     async def stop_traffic() -> None:
