@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,19 +8,15 @@ import pytest
 
 from livefeed import ConnectionOptions, Feed
 
-_CANDIDATES = [
-    Path(os.environ.get("LIVEFEED_FIXTURES", "/nonexistent")),
-    Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "recorded",
-    Path("/work/shared/fixtures/recorded"),
-]
-RECORDED = next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[1])
+RECORDED = Path(__file__).resolve().parent / "data" / "recorded"
+"""Real captures shipped with the repository (sources and licences in its README.md)."""
 
 
 def recorded(name: str) -> Path:
-    """A real recorded capture from ../shared/fixtures/recorded, or skip when that folder is absent here."""
+    """A recorded capture from tests/data/recorded; a missing one fails the test, since the repository ships it."""
     path = RECORDED / name
-    if not path.exists():
-        pytest.skip(f"recorded fixture {path} is not on this machine")
+    if not path.is_file():
+        pytest.fail(f"recorded fixture {name} is missing from {RECORDED}; it ships with the repository")
     return path
 
 

@@ -10,14 +10,11 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect
 
-from livefeed.sim.replay import DEFAULT_RECORDING, BinanceReplay, load_recording
+from livefeed.sim.replay import BinanceReplay, load_recording
 
-pytestmark = [
-    pytest.mark.asyncio,
-    pytest.mark.skipif(
-        not DEFAULT_RECORDING.exists(), reason=f"recorded fixture {DEFAULT_RECORDING} is not on this machine"
-    ),
-]
+from ..conftest import recorded
+
+pytestmark = pytest.mark.asyncio
 
 ALL = "btcusdt@depth@100ms/btcusdt@trade/btcusdt@bookTicker"
 # Clients below that stop reading early use max_queue=None: a websockets client whose queue is full stops reading
@@ -26,7 +23,7 @@ ALL = "btcusdt@depth@100ms/btcusdt@trade/btcusdt@bookTicker"
 
 @pytest.fixture(scope="module")
 def recording():
-    return load_recording(DEFAULT_RECORDING)
+    return load_recording(recorded("binance-spot-btcusdt-20240808.jsonl.gz"))
 
 
 async def test_recording_shape(recording):
@@ -118,3 +115,8 @@ async def test_live_subscribe_starts_the_replay_and_speed_keeps_recorded_spacing
             await asyncio.wait_for(ws.recv(), 5)
         await asyncio.wait_for(replay.done.wait(), 5)
         assert time.monotonic() - started >= 0.25  # paced, not flooded (a lower bound, so never flaky)
+
+
+async def test_the_recording_is_always_named_there_is_no_default_file():
+    with pytest.raises(TypeError, match="path"):
+        BinanceReplay()  # type: ignore[call-arg]

@@ -20,7 +20,7 @@ from .faults import FAULT_NAMES
 from .kraken import KrakenSim
 from .market import DEFAULT_SPECS, BookTicker, MarketSim, Step, SymbolSpec, TradePrint, spec_for
 from .okx import OkxSim
-from .replay import DEFAULT_RECORDING, BinanceReplay
+from .replay import BinanceReplay
 
 SIMULATORS: dict[str, type[SimServer]] = {
     "binance": BinanceSim,
@@ -39,7 +39,6 @@ __all__ = [
     "CoinbaseSim",
     "KrakenSim",
     "OkxSim",
-    "DEFAULT_RECORDING",
     "DEFAULT_SPECS",
     "FAULT_NAMES",
     "BinanceReplay",

@@ -6,6 +6,7 @@ fetched, so frames recorded after it are held back until the client has fetched 
 follows Binance's procedure then sees the same buffer/snapshot interleaving as the recorder.
 
 File format: gzip'd lines ``<receive time ns> <raw JSON>``; JSON is a combined-stream frame, or the depth snapshot.
+The path is always given (there is no default file); the tests replay the capture in ``tests/data/recorded/``.
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ from .market import DEFAULT_SPECS
 from .server import BinanceServer
 from .session import Session
 
-__all__ = ["DEFAULT_RECORDING", "RecordedFrame", "Recording", "load_recording", "BinanceReplay"]
+__all__ = ["RecordedFrame", "Recording", "load_recording", "BinanceReplay"]
 
 _STREAM_PREFIX = b'{"stream":"'
-DEFAULT_RECORDING = Path("/work/shared/fixtures/recorded/binance-spot-btcusdt-20240808.jsonl.gz")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,7 @@ class BinanceReplay(BinanceServer):
 
     def __init__(
         self,
-        path: str | Path | Recording = DEFAULT_RECORDING,
+        path: str | Path | Recording,
         speed: float | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
