@@ -240,6 +240,8 @@ def test_trading_screen_views_and_run_all_three_times(tmp_path: Path) -> None:
             viewport={"width": 1280, "height": 1000})
         try:
             page = context.pages[0] if context.pages else context.new_page()
+            sent: list[str | bytes] = []  # frames from the page to the kernel
+            page.on("websocket", lambda ws: ws.on("framesent", sent.append) if "/api/kernels/" in ws.url else None)
             page.goto(f"{base}/lab/tree/screen.ipynb")
             page.wait_for_function(KERNEL_IDLE_JS, timeout=90_000)
             for _ in range(3):
@@ -254,7 +256,10 @@ def test_trading_screen_views_and_run_all_three_times(tmp_path: Path) -> None:
             outputs.nth(1).scroll_into_view_if_needed()
             page.wait_for_function(f"() => ({LENGTH_JS})({heatmap!r}) > 1", timeout=60_000)
             columns = page.evaluate(LENGTH_JS, heatmap)
-            page.wait_for_function(f"() => ({LENGTH_JS})({heatmap!r}) > {columns}", timeout=30_000)
+            before = len(sent)
+            page.wait_for_function(f"() => ({LENGTH_JS})({heatmap!r}) > {columns + 2}", timeout=30_000)
+            # the plots on screen took new data and rendered it, and the page sent the kernel nothing for it
+            assert sent[before:] == [], sent[before:]
             page.evaluate(DISMISS_NEWS_JS)
             shot = tmp_path / "heatmap.png"
             outputs.nth(1).screenshot(path=str(shot))
