@@ -241,7 +241,7 @@ def test_trading_screen_views_and_run_all_three_times(tmp_path: Path) -> None:
         try:
             page = context.pages[0] if context.pages else context.new_page()
             sent: list[str | bytes] = []  # frames from the page to the kernel
-            page.on("websocket", lambda ws: ws.on("framesent", sent.append) if "/api/kernels/" in ws.url else None)
+            page.on("websocket", lambda ws: ws.on("framesent", lambda f: sent.append(f)) if "/api/kernels/" in ws.url else None)
             page.goto(f"{base}/lab/tree/screen.ipynb")
             page.wait_for_function(KERNEL_IDLE_JS, timeout=90_000)
             for _ in range(3):
