@@ -27,7 +27,9 @@ async def test_controls_act_on_views_flusher_and_feed() -> None:
 
         dash.picker.value = "binance:ETH-USDT"  # a new market builds new views (and new figures)
         assert {(v.symbol) for v in dash.views} == {"ETH-USDT"} and dash.flusher.views == [dash.plot]
-        assert first.closed and first.widget.comm is None  # the old market's widget is released
+        assert dash.plot is first and not first.closed  # the same figures, pointed at the new market
+        assert dash.depth.sources["meta"].name == "depth-meta:binance:ETH-USDT"
+        assert dash.views[1].layout.children[0].title.text == "binance ETH-USDT best bid / ask / mid"
         dash.band.value = 0.01
         assert isinstance(dash.depth, DepthView) and dash.depth.band == 0.01
         dash.rate.value = 5

@@ -150,3 +150,26 @@ async def test_onchain_view_reads_the_eth_frames() -> None:
     net = dict(zip(view.sources["netflow"].data["address"], view.sources["netflow"].data["net"], strict=True))
     assert net == {"0xaaaaaa..aaaa": 2.0, "0xbbbbbb..bbbb": -2.0}  # the retracted 5.0 is undone
     assert view.sources["blocks"].data["base_fee"].tolist() == [12.0]
+
+
+async def test_retarget_shows_the_other_market_in_the_same_figures() -> None:
+    async with (
+        BinanceSim(symbols=("BTC-USDT", "ETH-USDT"), seed=3, interval=0.01) as sim,
+        Feed(["binance:BTC-USDT", "binance:ETH-USDT"], channels=["trades", "book"], endpoints={"binance": sim},
+             connection=FAST) as feed,
+    ):
+        await until(feed, lambda: len(feed.top_of_book) > 100 and len(feed.trades) > 20, what="traffic")
+        spread, depth = SpreadView(feed, "binance", "BTC-USDT"), DepthView(feed, "binance", "BTC-USDT")
+        for view in (spread, depth):
+            await view.refresh()
+        btc_mid = spread.sources["spread"].data["mid"][-1]
+        source, title = spread.sources["spread"], spread.layout.children[0].title
+        for view in (spread, depth):
+            view.retarget("binance", "ETH-USDT")
+            await view.refresh()
+        eth = feed.book("binance", "ETH-USDT").mid
+        assert spread.sources["spread"] is source and source.name == "spread:binance:ETH-USDT"
+        assert title.text == "binance ETH-USDT best bid / ask / mid"
+        mids = np.asarray(source.data["mid"], dtype=float)
+        assert len(mids) > 0 and np.all(np.abs(mids[~np.isnan(mids)] / eth - 1) < 0.05) and btc_mid > 10 * eth
+        assert depth.sources["meta"].data["mid"][0] == pytest.approx(eth, rel=0.05)

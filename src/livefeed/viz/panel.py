@@ -1,11 +1,11 @@
 """``feed.dashboard()``: the ipywidgets control panel above the live views of one venue/symbol.
 
-Controls: venue:symbol picker (rebuilds the views: a figure belongs to one document, so each market gets its own and
-the old one is released), channel toggles (what the feed subscribes to; applied on the next start), start / stop /
-pause, depth band, time window and refresh-rate sliders, and a status table (state, messages/s, reconnects,
-staleness per connection; says paused / stopped / reconnecting). The four views live in ONE widget with one shared
-trailing time window: one message per refresh for the whole dashboard. Start and stop run in a worker thread so the
-kernel's loop, and with it every plot, keeps running while connections open or close.
+Controls: venue:symbol picker (points the same figures at the new market: one message, no new document), channel
+toggles (what the feed subscribes to; applied on the next start), start / stop / pause, depth band, time window and
+refresh-rate sliders, and a status table (state, messages/s, reconnects, staleness per connection; says paused /
+stopped / reconnecting). The four views live in ONE widget with one shared trailing time window: one message per
+refresh for the whole dashboard. Start and stop run in a worker thread so the kernel's loop, and with it every
+plot, keeps running while connections open or close.
 """
 
 from __future__ import annotations
@@ -147,9 +147,14 @@ class Dashboard:
         return next((v for v in self.views if isinstance(v, DepthView)), None)
 
     def _build_views(self) -> None:
-        """(Re)build the views of the picked market in a new widget and release the old one."""
-        old = self.plot
+        """Show the picked market: the first time, build the views in a widget; after that, point the same
+        figures at the new market (one message, no new document in the browser)."""
         venue, _, symbol = self.picker.value.partition(":")
+        if self.plot is not None:
+            for view in self.plot.views:
+                view.retarget(venue, symbol)
+            self.flusher.refresh_soon()  # the new market's recent history at once, not at the next period
+            return
         shared = time_range(self.window.value)
         kw: dict[str, Any] = {"rollover": self.rollover, "window": self.window.value}
         views: list[View] = [
@@ -161,9 +166,6 @@ class Dashboard:
         self.plot = LivePlot(views, self.flusher, register=False)
         self.plot.widget.layout = w.Layout(width="100%")
         self.plots.children = [self.plot.widget]
-        if old is not None:
-            old.close()
-        self.flusher.refresh_soon()  # the new market's recent history at once, not at the next period
 
     def _set_window(self, seconds: float) -> None:
         for view in self.views:
