@@ -7,7 +7,10 @@ views (depth, spread and the dashboard). Every WebSocket frame between the page 
 
 - kernel->browser messages/s and kB/s per view and in total, and messages per view per refresh;
 - browser->kernel messages/s other than the cells the bench itself runs;
-- the round trip of a ``1 + 1`` cell, run as a user does (``notebook:run-cell``), idle and with the views live.
+- the round trip of a ``1 + 1`` cell, run as a user does (``notebook:run-cell``), idle, with the views live, and
+  with the same views on screen but frozen (so the cost of the live updates shows apart from the cost of large
+  outputs in the notebook);
+- the time from picking another market in the dashboard to its views drawn.
 
 Run: ``.venv/bin/python bench/notebook.py [--seconds 10] [--period 0.25]``. Ends with one line read by scripts:
 ``NOTEBOOK rtt_idle_s=<x> rtt_live_s=<y> rtt_ratio=<y/x> k2b_msgs_per_view_refresh=<n> b2k_msgs_per_s=<m>
@@ -58,6 +61,16 @@ from livefeed.viz.inventory import comm_labels, refresh_count
 print(json.dumps({"comms": comm_labels(), "refreshes": refresh_count()}))
 """
 
+# Freeze (or thaw) every plot of the kernel: the same page, the same outputs, no updates. Tells the cost of the
+# live updates apart from the cost of a notebook with large outputs in it.
+PAUSE = """\
+from livefeed import live
+from livefeed.viz import Flusher
+Flusher.shared().pause({paused})
+for entry in list(live._entries.values()):
+    if entry.kind == "dashboard" and entry.obj is not None:
+        entry.obj.flusher.pause({paused})
+"""
 RUN_CODE_JS = """async (code) => {
     const app = window.jupyterapp;
     const nb = app.shell.currentWidget.content;
@@ -158,8 +171,9 @@ def rtt(page: Any, runs: int) -> float:
 
 def picker_switch(page: Any) -> float:
     """Seconds from picking another market in the dashboard to its new views drawn in the page."""
-    select = page.locator("select").last
+    select = page.locator(".widget-dropdown select").last  # the dashboard's market picker
     select.scroll_into_view_if_needed()
+    page.wait_for_timeout(2_000)  # let the dashboard, back on screen, apply what it queued while out of sight
     started = time.monotonic()
     select.select_option("binance:ETH-USDT")
     page.wait_for_function("""() => window.Bokeh.documents.some(d => { const s = d.get_model_by_name(
@@ -219,6 +233,11 @@ def main() -> int:
             after = probe(page)
             rtt_live = rtt(page, args.runs)
             print(f"rtt live (views on screen): median {rtt_live:.3f} s over {args.runs} runs")
+            run_code(page, PAUSE.format(paused=True))
+            rtt_paused = rtt(page, args.runs)
+            run_code(page, PAUSE.format(paused=False))
+            print(f"rtt with the same plots on screen but frozen (flushers paused): median {rtt_paused:.3f} s "
+                  f"over {args.runs} runs; live costs {rtt_live / rtt_paused:.2f}x of that")
             switch = picker_switch(page)
             print(f"dashboard market picker: ETH-USDT views drawn {switch:.2f} s after the pick")
             context.close()
