@@ -164,6 +164,7 @@ class Dashboard:
             ImbalanceView(self.feed, venue, symbol, x_range=shared, **kw),
         ]
         self.plot = LivePlot(views, self.flusher, register=False)
+        self.plot.widget.on_release.append(self.close)  # its output gone: the whole dashboard goes
         self.plot.widget.layout = w.Layout(width="100%")
         self.plots.children = [self.plot.widget]
 
