@@ -67,9 +67,8 @@ PAUSE = """\
 from livefeed import live
 from livefeed.viz import Flusher
 Flusher.shared().pause({paused})
-for entry in list(live._entries.values()):
-    if entry.kind == "dashboard" and entry.obj is not None:
-        entry.obj.flusher.pause({paused})
+for dashboard in live.objects("dashboard"):
+    dashboard.flusher.pause({paused})
 """
 RUN_CODE_JS = """async (code) => {
     const app = window.jupyterapp;

@@ -48,7 +48,7 @@ async def hold(n: int, seconds: float, sim_pid: int) -> tuple[float, float, floa
                     validate=False)
         async with feed:
             loop = asyncio.get_running_loop()
-            while sum(c.connected for a in feed._adapters for c in a.connections) < n:
+            while sum(c.connected for c in feed.connections) < n:
                 await asyncio.sleep(0.1)
             settle = loop.time() + 60
             while loop.time() < settle and not bool(feed.book_stats()["synced"].all()):

@@ -210,7 +210,7 @@ async def test_a_fatal_error_after_start_ends_that_venue_and_shows_in_stats() ->
         feed = Feed(["binance:BTC-USDT"], endpoints={"binance": {"ws": f"ws://127.0.0.1:{port}",
                                                                  "rest": sim.rest_url}}, connection=FAST_FAIL)
         async with feed:
-            conn = feed._adapters[0].connections[0]
+            conn = feed.connections[0]
             async with asyncio.timeout(20):
                 while conn.stats.state != ConnectionState.FAILED:
                     await conn.wait_state_change()

@@ -110,7 +110,7 @@ async def test_no_secret_leaks_from_a_venue_at_debug(venue: str, caplog: pytest.
                 server.close()
             seen = {
                 "repr(feed)": repr(feed),
-                "connections": " ".join(repr(c) for a in feed._adapters for c in a.connections),
+                "connections": " ".join(repr(c) for c in feed.connections),
                 "stats()": feed.stats().to_string(),
                 "book_stats()": feed.book_stats().to_string(),
                 "metrics": metrics,
@@ -154,7 +154,7 @@ async def test_no_secret_leaks_from_the_ethereum_source_at_debug(caplog: pytest.
             finally:
                 server.close()
             seen = {"repr(feed)": repr(feed), "stats()": feed.stats().to_string(), "metrics": metrics,
-                    "adapter": repr(feed._adapters[0])}
+                    "adapter": repr(feed.sources[0])}
             up = [line for line in metrics.splitlines() if line.startswith("livefeed_connection_up{")]
     assert any(r.name.startswith(("web3", "websockets")) for r in caplog.records)  # the libraries did log
     seen["logs"] = everything_logged(caplog)

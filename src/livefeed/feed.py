@@ -36,7 +36,7 @@ import pandas as pd
 from . import live as _live
 from .book import OrderBook
 from .callback_watch import CallbackWatch
-from .connection import ConnectionOptions
+from .connection import Connection, ConnectionOptions
 from .consolidated import ConsolidatedQuote, consolidate
 from .errors import (
     ConfigError,
@@ -494,6 +494,29 @@ class Feed:
         """Stop calling ``callback`` (added with :meth:`add_callback`); unknown callbacks are ignored."""
         with contextlib.suppress(ValueError):
             self._callbacks.remove(callback)
+
+    @property
+    def sources(self) -> tuple[VenueAdapter, ...]:
+        """The venue sources (one adapter per venue: ``.name``, ``.connections``, ``.sync``) of the current run,
+        or of the last one once stopped; empty before the first start. For reading: they change on the feed's loop."""
+        return tuple(self._adapters)
+
+    @property
+    def connections(self) -> tuple[Connection, ...]:
+        """Every connection of every source (see :attr:`sources`), each with ``.connected`` and ``.stats``."""
+        return tuple(conn for adapter in self._adapters for conn in adapter.connections)
+
+    @property
+    def ended_sources(self) -> tuple[str, ...]:
+        """Venues whose source stopped running while the feed runs. A source reconnects until :meth:`stop`, so
+        a venue here means its task ended or raised: it no longer delivers anything."""
+        return tuple(adapter.name for adapter, task in zip(self._adapters, self._tasks, strict=False) if task.done())
+
+    @property
+    def queue_depths(self) -> tuple[int, ...]:
+        """Events waiting per :meth:`events` consumer, oldest consumer first (each holds at most
+        ``event_queue_size``; ``dropped_events`` counts what they lost)."""
+        return tuple(queue.qsize() for queue in list(self._queues))
 
     @property
     def books(self) -> dict[tuple[str, str], OrderBook]:

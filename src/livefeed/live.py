@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["register", "unregister", "running", "stop_all", "current_cell", "weak_calls", "LiveEntry"]
+__all__ = ["register", "unregister", "running", "objects", "stop_all", "current_cell", "weak_calls", "LiveEntry"]
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,14 @@ def running() -> pd.DataFrame:
         entries = [e for e in _entries.values() if e.obj is not None and e.active()]
     rows = [{"kind": e.kind, "what": e.description, "cell": e.cell, "id": e.id} for e in entries]
     return pd.DataFrame(rows, columns=["kind", "what", "cell", "id"])
+
+
+def objects(kind: str) -> list[Any]:
+    """The live objects of one kind (``"feed"``, ``"sim"``, ``"plot"``, ``"dashboard"``, ``"node"``) not yet
+    collected, oldest first."""
+    with _lock:
+        entries = [e for e in _entries.values() if e.kind == kind]
+    return [obj for obj in (e.obj for e in entries) if obj is not None]
 
 
 def stop_all(kinds: tuple[str, ...] = ("plot", "dashboard", "feed", "sim", "node")) -> int:

@@ -44,7 +44,7 @@ class _Lag:
 
 
 class FeedCollector(Collector):
-    """A Prometheus collector for one feed (``Feed`` or anything with ``_adapters``, ``sinks`` and callbacks)."""
+    """A Prometheus collector for one feed (``Feed`` or anything with ``sources``, ``sinks`` and callbacks)."""
 
     def __init__(self, feed: Any) -> None:
         self.feed = feed
@@ -94,7 +94,7 @@ class FeedCollector(Collector):
         synced = GaugeMetricFamily("livefeed_book_synced", "1 while the local book is exact", labels=sym_labels)
         stale_books = CounterMetricFamily("livefeed_book_stale_resyncs", "resyncs of a book silent for "
                                           "book_stale_after while its connection was up", labels=sym_labels)
-        for adapter in list(getattr(feed, "_adapters", [])):
+        for adapter in list(getattr(feed, "sources", ())):
             for conn in list(adapter.connections):
                 s = conn.stats
                 labels = [adapter.name, s.name]
@@ -133,8 +133,8 @@ class FeedCollector(Collector):
                                       labels=["queue"])
         depth = GaugeMetricFamily("livefeed_queue_depth", "events waiting in a bounded queue", labels=["queue"])
         dropped.add_metric(["feed-consumers"], getattr(feed, "dropped_events", 0))
-        for queue in list(getattr(feed, "_queues", [])):
-            depth.add_metric([f"feed-consumer-{id(queue):x}"], queue.qsize())
+        for index, waiting in enumerate(getattr(feed, "queue_depths", ())):
+            depth.add_metric([f"feed-consumer-{index}"], waiting)
         sink_errors = CounterMetricFamily("livefeed_sink_errors", "failed sink writes", labels=["queue"])
         for index, sink in enumerate(list(getattr(feed, "sinks", []))):
             name = f"{type(sink).__name__.lower()}-{index}"

@@ -220,6 +220,7 @@ async def test_pending_hashes_only(anvil: Anvil) -> None:
 async def test_a_node_url_key_never_reaches_errors_logs_or_reprs(caplog: pytest.LogCaptureFixture) -> None:
     from livefeed.chain.anvil import free_port
     from livefeed.chain.ethereum import EthereumAdapter, NotAnEthereumNodeError
+    from livefeed.venues import VenueEndpoints
 
     key = "k3y0123456789abcdefSECRET"
     url = f"ws://127.0.0.1:{free_port()}/v3/{key}"  # nothing listens there
@@ -230,5 +231,6 @@ async def test_a_node_url_key_never_reaches_errors_logs_or_reprs(caplog: pytest.
             pass
     assert key not in str(info.value) and "127.0.0.1" in str(info.value)
     assert key not in caplog.text
-    adapter = EthereumAdapter(["newHeads"], [], lambda e: None, feed._endpoints["eth"])
+    endpoints = VenueEndpoints.from_value(url, EthereumAdapter.default_endpoints)  # as the feed builds them
+    adapter = EthereumAdapter(["newHeads"], [], lambda e: None, endpoints)
     assert key not in repr(adapter) and key not in str(adapter.stats)

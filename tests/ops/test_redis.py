@@ -105,7 +105,7 @@ async def test_feed_survives_redis_being_killed_and_restarted(sim: BinanceSim, r
         assert feed.trades.total > trades_at_kill  # the feed never stopped
         redis_server.start()
         await until(feed, lambda: sink.reconnects >= 1 and sink.buffered < 100, what="reconnect and drain")
-        feed._callbacks.remove(note)
+        feed.remove_callback(note)
     assert sink.dropped == 0 and sink.buffered == 0
     client = aioredis.Redis.from_url(redis_server.url)
     entries = await client.xrange("livefeed:trades:binance:BTC-USDT")

@@ -90,7 +90,7 @@ async def test_dropped_connection_reconnects_and_resyncs(feed: Feed, sim: BybitS
 
 async def test_stall_trips_the_watchdog(feed: Feed, sim: BybitSim) -> None:
     await until(feed, lambda: synced(feed), what="books synced")
-    conn = feed._adapters[0].connections[0]
+    conn = feed.connections[0]
     sim.stall(True)
     async with asyncio.timeout(10):
         while conn.stats.stale_timeouts < 1 or conn.stats.state != "connected":
@@ -139,7 +139,7 @@ async def test_heartbeat_keeps_an_idle_connection_alive(monkeypatch: pytest.Monk
         await until(feed, lambda: feed.book_stats()["snapshots"].iloc[0] > 0, what="snapshot")
         await sim.wait_for_pings(12)  # ~0.6 s: two idle limits without a single market frame
         assert sim.fault_counts.get("idle_timeout", 0) == 0
-        assert stat(feed, "connects") == 1 and feed._adapters[0].pongs >= 10  # type: ignore[attr-defined]
+        assert stat(feed, "connects") == 1 and feed.sources[0].pongs >= 10  # type: ignore[attr-defined]
 
 
 async def test_unknown_symbol_fails_early_with_close_matches(sim: BybitSim) -> None:

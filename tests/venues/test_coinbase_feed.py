@@ -79,7 +79,7 @@ async def test_dropped_connection_reconnects_and_resubscribes(feed: Feed, sim: C
 
 async def test_stall_trips_the_watchdog(feed: Feed, sim: CoinbaseSim) -> None:
     await until(feed, lambda: synced(feed), what="books synced")
-    conn = feed._adapters[0].connections[0]
+    conn = feed.connections[0]
     sim.stall(True)
     async with asyncio.timeout(10):  # no events flow during a stall: follow the connection's own state
         while conn.stats.stale_timeouts < 1 or conn.stats.state != "connected":

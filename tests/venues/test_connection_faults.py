@@ -58,7 +58,7 @@ async def test_refused_connections_back_off_then_recover(venue_feed: tuple[str, 
 async def test_slow_client_is_dropped_and_recovers(venue_feed: tuple[str, Any, Feed]) -> None:
     venue, sim, feed = venue_feed
     sim.slow_client(0.05)
-    conn = feed._adapters[0].connections[0]
+    conn = feed.connections[0]
     async with asyncio.timeout(20):  # the drop comes from the server: follow the connection's own state
         while sim.fault_counts["slow_client"] < 1:
             await conn.wait_state_change()

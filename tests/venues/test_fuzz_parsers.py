@@ -128,7 +128,7 @@ async def test_hostile_frames_never_crash_or_corrupt_a_synced_book(venue: str) -
         async with Feed(subs, channels=["trades", "book", "ticker"], endpoints={venue: sim}, connection=options) as feed:
             await until(feed, lambda: synced(feed) and len(real) >= REAL_FRAMES // 2, timeout=30,
                         what=f"{venue} synced with real frames recorded")
-            adapter = feed._adapters[0]
+            adapter = feed.sources[0]
             conn = adapter.connections[0]
             outcomes: Counter[str] = Counter()
 
@@ -147,7 +147,7 @@ async def test_hostile_frames_never_crash_or_corrupt_a_synced_book(venue: str) -
 
             inject()  # synchronous: the feed's loop is held, as by a burst of frames
             assert sum(outcomes.values()) == FUZZED[venue]
-            assert all(not task.done() for task in feed._tasks), "a venue task ended"
+            assert not feed.ended_sources, f"a venue task ended: {feed.ended_sources}"
             await _books_equal_truth(venue, sim, feed)
             print(f"\n{venue}: {FUZZED[venue]} fuzzed frames, outcomes {dict(outcomes)}")
 

@@ -31,7 +31,7 @@ async def feed(sim: KrakenSim) -> AsyncIterator[Feed]:
 
 
 def adapter(feed: Feed) -> KrakenAdapter:
-    (only,) = feed._adapters
+    (only,) = feed.sources
     assert isinstance(only, KrakenAdapter)
     return only
 
