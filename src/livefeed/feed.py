@@ -29,9 +29,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import live as _live
 from .book import OrderBook
@@ -46,7 +44,6 @@ from .errors import (
     UnknownChannelError,
     UnknownVenueError,
 )
-from .export import export_frames
 from .feed_config import check_capacity, check_event_queue_size, check_venue_options, connection_options
 from .frames import RollingFrame
 from .market_rows import (
@@ -62,6 +59,9 @@ from .runtime import LoopThread
 from .sinks import Sink
 from .symbols import canonical
 from .venues import CHANNELS, VENUES, AdapterOptions, VenueAdapter, VenueEndpoints, adapter_class
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Feed", "Subscription", "parse_subscription", "TRADE_COLUMNS", "TOP_OF_BOOK_COLUMNS", "TICKER_COLUMNS"]
 
@@ -525,6 +525,8 @@ class Feed:
 
     def stats(self) -> pd.DataFrame:
         """One row per connection: traffic, reconnects, staleness, exchange-to-receipt lag, book gaps."""
+        import pandas as pd  # lazy, like every heavy dependency: see "Light import" in the README
+
         rows = []
         now = time.time_ns()
         for adapter in self._adapters:
@@ -554,11 +556,15 @@ class Feed:
 
     def book_stats(self) -> pd.DataFrame:
         """One row per book: synced, snapshots, deltas applied, stale events, gaps, resyncs, last update id."""
+        import pandas as pd
+
         rows = [s.as_row() for adapter in self._adapters for s in adapter.sync.values()]
         return pd.DataFrame(rows)
 
     def export(self, directory: str | Path, format: str = "parquet") -> dict[str, Path]:
         """Write every non-empty rolling frame to ``directory`` as Parquet or CSV; returns the paths by frame."""
+        from .export import export_frames
+
         return export_frames(self.frames, directory, format)
 
     @property

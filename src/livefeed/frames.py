@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["RollingFrame", "NAT", "MAX_CAPACITY"]
 
@@ -163,6 +166,8 @@ class RollingFrame:
 
     def to_pandas(self, since: int | None = None) -> pd.DataFrame:
         """A tidy DataFrame of the rows held (oldest first); a copy, safe to keep and modify."""
+        import pandas as pd  # lazy: pandas pulls in pyarrow, which a bare `import livefeed` should not pay for
+
         arrays, _ = self._ordered(since)
         data: dict[str, object] = {}
         for i, (name, kind) in enumerate(self.kinds.items()):

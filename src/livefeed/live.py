@@ -19,9 +19,10 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["register", "unregister", "running", "objects", "stop_all", "current_cell", "weak_calls", "LiveEntry"]
 
@@ -130,6 +131,8 @@ def _stop(entry: LiveEntry) -> None:
 
 def running() -> pd.DataFrame:
     """What is live now: one row per feed, simulator, plot and dashboard (kind, what, the cell that made it)."""
+    import pandas as pd
+
     with _lock:
         entries = [e for e in _entries.values() if e.obj is not None and e.active()]
     rows = [{"kind": e.kind, "what": e.description, "cell": e.cell, "id": e.id} for e in entries]

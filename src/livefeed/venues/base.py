@@ -13,9 +13,8 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
 import orjson
 
 from ..book import OrderBook
@@ -24,6 +23,9 @@ from ..errors import LivefeedError
 from ..model import BookDelta, BookSnapshot, Event
 from ..redact import redact_text, redact_url
 from ..symbols import canonical
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "VenueEndpoints", "SyncStats", "VenueAdapter", "CHANNELS", "FrameSpec", "AdapterOptions", "MalformedFrame",
@@ -201,6 +203,8 @@ class VenueAdapter:
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
+            import httpx  # lazy: httpx loads zstandard and friends; `import livefeed` should not
+
             self._http = httpx.AsyncClient(base_url=self.endpoints.rest, timeout=self.options.http_timeout)
         return self._http
 
@@ -210,6 +214,8 @@ class VenueAdapter:
         Raises ``httpx.HTTPError`` for network errors, :class:`ResponseTooLargeError` past the limit and
         ``TimeoutError`` past ``http_deadline``. Every body goes to the raw-frame tap, so a capture can replay it.
         """
+        import httpx
+
         limit = self.options.max_body
         async with asyncio.timeout(self.options.http_deadline):
             async with self.http.stream("GET", path, params=params) as response:
@@ -254,6 +260,8 @@ class VenueAdapter:
 
     async def get_listing(self, path: str, params: dict[str, Any] | None = None, *, what: str = "symbols") -> Any:
         """The venue's JSON listing at ``path``, for :meth:`validate`; any failure is one clear ``RestError``."""
+        import httpx
+
         where = redact_url(f"{self.endpoints.rest.rstrip('/')}{path}")
         hint = f"check the network or point endpoints={{{self.name!r}: ...}} at a simulator"
         try:

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
-import httpx
 import orjson
 from websockets.exceptions import WebSocketException
 
@@ -358,6 +357,8 @@ class BinanceAdapter(VenueAdapter):
             self._apply(delta)
 
     async def _get_snapshot(self, symbol: str) -> BookSnapshot | None:
+        import httpx
+
         params = {"symbol": venue_symbol(symbol), "limit": self.options.snapshot_limit}
         try:
             response = await self.rest_get("/api/v3/depth", params=params)
