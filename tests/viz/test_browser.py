@@ -13,6 +13,7 @@ import json
 import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -283,5 +284,15 @@ def test_trading_screen_views_and_run_all_three_times(tmp_path: Path) -> None:
             save_screenshot(shot, "notebook-dashboard.png")
             errors = page.evaluate(ERRORS_JS)
             assert not [e for e in errors if "Error" in e or "Traceback" in e], errors
+            # clearing the heatmap's output, as a user would, releases it: the flusher stops refreshing it
+            page.evaluate("""async () => { const app = window.jupyterapp;
+                app.shell.currentWidget.content.activeCellIndex = 1;
+                await app.commands.execute('notebook:clear-cell-output'); }""")
+            deadline = time.monotonic() + 30
+            while True:
+                state = json.loads(page.evaluate(PROBE_JS, PROBE).strip().splitlines()[-1])
+                if state["plot"] == 1 or time.monotonic() > deadline:
+                    break
+            assert state == {"feed": 1, "sim": 1, "plot": 1, "dashboard": 1, "flushed": 1}, state
         finally:
             context.close()

@@ -86,8 +86,10 @@ async function render({ model, el }) {
   return () => {
     model.off("msg:custom", onMessage);
     watcher.disconnect();
-    if (views != null) for (const view of views) view.remove();
-    if (doc != null) doc.clear();
+    try {
+      if (views != null) views.clear();
+      if (doc != null) doc.clear();
+    } catch (err) { console.warn("livefeed: removing a plot view:", err); }
     doc = null;
     try { model.send({ event: "view", shown: false }); } catch (err) { /* the comm is already closed */ }
   };
