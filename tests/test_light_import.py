@@ -67,3 +67,15 @@ def test_table_methods_import_pandas_when_called() -> None:
         print(json.dumps({"before": before, "after": "pandas" in sys.modules, "columns": list(table.columns)}))
     """)
     assert seen == {"before": False, "after": True, "columns": ["kind", "what", "cell", "id"]}
+
+
+def test_import_loads_no_simulator_and_a_later_one_is_still_tracked() -> None:
+    seen = run_fresh("""
+        import livefeed
+        sims_at_import = "livefeed.sim" in sys.modules
+        from livefeed.sim import BinanceSim
+        sim = BinanceSim(symbols=("BTC-USDT",), seed=1)
+        from livefeed import live
+        print(json.dumps({"sims_at_import": sims_at_import, "tracked": live.objects("sim") == [sim]}))
+    """)
+    assert seen == {"sims_at_import": False, "tracked": True}

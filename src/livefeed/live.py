@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .hooks import SIM_CREATED
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -196,11 +198,5 @@ def _sim_created(sim: Any) -> None:
     register(sim, "sim", stop, type(sim).__name__, active=active)
 
 
-def _install() -> None:
-    from .sim.base import CREATED_HOOKS
-
-    if _sim_created not in CREATED_HOOKS:
-        CREATED_HOOKS.append(_sim_created)
-
-
-_install()
+if _sim_created not in SIM_CREATED:
+    SIM_CREATED.append(_sim_created)

@@ -22,6 +22,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from ..hooks import SIM_CREATED
 from . import wire
 from .faults import Faults
 
@@ -131,9 +132,6 @@ class SimSession:
         """One incoming message from the client (subscribe, ping, ...)."""
         raise NotImplementedError
 
-CREATED_HOOKS: list[Callable[[LoopbackServer], None]] = []
-"""Called with every new simulator; ``livefeed.live`` uses it to replace the one a re-run notebook cell made."""
-
 
 class LoopbackServer:
     """The lifecycle of one websockets server on a loopback port: ``start`` / ``stop`` / ``async with``, the
@@ -209,7 +207,7 @@ class SimServer(LoopbackServer):
         self.sessions: list[SimSession] = []
         self._server: Server | None = None
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
-        for hook in CREATED_HOOKS:
+        for hook in SIM_CREATED:  # livefeed.live: a re-run notebook cell replaces the simulator it made before
             hook(self)
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
