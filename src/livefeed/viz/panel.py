@@ -20,10 +20,9 @@ import ipywidgets as w
 
 from .. import live
 from ..venues import CHANNELS
-from .figures import time_range
 from .flusher import DEFAULT_PERIOD, Flusher, kernel_loop
 from .notebook import LivePlot
-from .views import DEFAULT_WINDOW, DepthView, ImbalanceView, SpreadView, TradesView, View
+from .views import DEFAULT_WINDOW, DepthView, View, market_views
 
 if TYPE_CHECKING:
     from ..feed import Feed
@@ -155,14 +154,8 @@ class Dashboard:
                 view.retarget(venue, symbol)
             self.flusher.refresh_soon()  # the new market's recent history at once, not at the next period
             return
-        shared = time_range(self.window.value)
-        kw: dict[str, Any] = {"rollover": self.rollover, "window": self.window.value}
-        views: list[View] = [
-            DepthView(self.feed, venue, symbol, band=self.band.value, rollover=self.rollover),
-            SpreadView(self.feed, venue, symbol, x_range=shared, **kw),
-            TradesView(self.feed, venue, symbol, x_range=shared, **kw),
-            ImbalanceView(self.feed, venue, symbol, x_range=shared, **kw),
-        ]
+        views = market_views(self.feed, venue, symbol, band=self.band.value, rollover=self.rollover,
+                             window=self.window.value)
         self.plot = LivePlot(views, self.flusher, register=False)
         self.plot.widget.on_release.append(self.close)  # its output gone: the whole dashboard goes
         self.plot.widget.layout = w.Layout(width="100%")

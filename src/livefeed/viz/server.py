@@ -23,8 +23,7 @@ from bokeh.events import DocumentReady
 from bokeh.layouts import column, row
 from bokeh.models import CustomJS, Div, Select
 
-from .figures import time_range
-from .views import DepthView, ImbalanceView, SpreadView, TradesView, View
+from .views import View, market_views
 
 if TYPE_CHECKING:
     from bokeh.server.server import Server
@@ -49,13 +48,6 @@ setInterval(() => {
 """
 
 
-def _market_views(feed: Feed, venue: str, symbol: str, *, band: float, rollover: int, window: float) -> list[View]:
-    shared = time_range(window)
-    kw: dict[str, Any] = {"rollover": rollover, "window": window, "x_range": shared}
-    return [DepthView(feed, venue, symbol, band=band, rollover=rollover), SpreadView(feed, venue, symbol, **kw),
-            TradesView(feed, venue, symbol, **kw), ImbalanceView(feed, venue, symbol, **kw)]
-
-
 def dashboard_document(feed: Feed, doc: Document, *, band: float = 0.01, period: float = 0.25,
                        rollover: int = 5_000, window: float = 60.0, venues: Any = None) -> list[View]:
     """Fill ``doc`` with the live dashboard of ``feed`` (of ``venues`` only, when given) and return the views
@@ -75,7 +67,7 @@ def dashboard_document(feed: Feed, doc: Document, *, band: float = 0.01, period:
 
     def show(target: str) -> None:
         venue, _, symbol = target.partition(":")
-        views[:] = _market_views(feed, venue, symbol, band=band, rollover=rollover, window=window)
+        views[:] = market_views(feed, venue, symbol, band=band, rollover=rollover, window=window)
         plots.children = [v.layout for v in views]
 
     show(targets[0])

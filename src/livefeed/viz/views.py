@@ -24,6 +24,7 @@ from .figures import (
     imbalance_figure,
     onchain_figure,
     spread_figure,
+    time_range,
     trades_figure,
 )
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "View", "DepthView", "SpreadView", "TradesView", "ImbalanceView", "OnchainView", "on_feed_loop",
-    "market_clock", "market_status", "with_gaps",
+    "market_clock", "market_status", "with_gaps", "market_views",
 ]
 
 T = TypeVar("T")
@@ -103,8 +104,14 @@ def with_gaps(cols: dict[str, np.ndarray], last_ms: float, gap_ms: float) -> dic
     return out
 
 
+def _times(cols: dict[str, np.ndarray]) -> np.ndarray:
+    """Exchange/chain time where known, else receipt time (a chain log may arrive before its block's timestamp)."""
+    ts = cols["ts"]
+    return np.where(ts > 0, ts, cols["receipt_ts"]) if "receipt_ts" in cols else ts
+
+
 def _exchange_ms(rows: dict[str, np.ndarray]) -> np.ndarray:
-    return _ms(np.where(rows["ts"] > 0, rows["ts"], rows["receipt_ts"]))
+    return _ms(_times(rows))
 
 
 class View:
@@ -209,12 +216,10 @@ class _FrameView(View):
 
     def __init__(self, feed: Feed, venue: str, symbol: str, **kw: Any) -> None:
         super().__init__(feed, venue, symbol, **kw)
-        frame = self._frame()
-        # Start a rollover's worth back, so a view opened late still shows recent history.
-        self._cursor = max(0, frame.total - self.rollover)
-        self._last_ms = 0.0
+        self._reset()
 
     def _reset(self) -> None:
+        # Start a rollover's worth back, so a view opened late still shows recent history.
         self._cursor = max(0, self._frame().total - self.rollover)
         self._last_ms = 0.0
 
@@ -286,8 +291,6 @@ class TradesView(_FrameView):
             raise ValueError(f"volume_window must be positive seconds, got {volume_window!r}")
         self.volume_window_ns = int(volume_window * 1e9)
         self._recent: deque[tuple[int, float]] = deque()
-        self._volume = 0.0
-        self._size_scale = 0.0
         super().__init__(feed, venue, symbol, volume_window=volume_window, **kw)
 
     def _reset(self) -> None:
@@ -301,7 +304,7 @@ class TradesView(_FrameView):
                              base=_base(self.symbol), **figure_options)
 
     def _apply(self, rows: dict[str, np.ndarray], ts: np.ndarray) -> None:
-        ts_ns = np.where(rows["ts"] > 0, rows["ts"], rows["receipt_ts"])
+        ts_ns = _times(rows)
         sizes = rows["size"].astype(np.float64)
         volume = np.empty(len(ts_ns))
         recent, window = self._recent, self.volume_window_ns
@@ -327,12 +330,10 @@ class _BookView(View):
 
     def __init__(self, feed: Feed, venue: str, symbol: str, **kw: Any) -> None:
         super().__init__(feed, venue, symbol, **kw)
-        self._last_key: object = None
-        self.clock_ms = 0.0
-        self._tob_cursor = max(0, feed.top_of_book.total - 1_000)
+        self._reset()
 
     def _reset(self) -> None:
-        self._last_key = None
+        self._last_key: object = None
         self.clock_ms = 0.0
         self._tob_cursor = max(0, self.feed.top_of_book.total - 1_000)
 
@@ -459,7 +460,6 @@ class ImbalanceView(_BookView):
         if not isinstance(levels, int) or levels <= 0:
             raise ValueError(f"levels must be a positive integer, got {levels!r}")
         self.levels = levels
-        self._last_ms = 0.0
         super().__init__(feed, venue, symbol, levels=levels, **kw)
 
     def _reset(self) -> None:
@@ -479,12 +479,6 @@ class ImbalanceView(_BookView):
         cols = with_gaps({"ts": np.array([ts]), "imbalance": np.array([imbalance])}, self._last_ms, GAP_AFTER * 1e3)
         self.sources["imbalance"].stream(cols, rollover=self.rollover)
         self._last_ms = ts
-
-
-def _times(cols: dict[str, np.ndarray]) -> np.ndarray:
-    """Exchange/chain time where known, else receipt time (a chain log may arrive before its block's timestamp)."""
-    ts = cols["ts"]
-    return np.where(ts > 0, ts, cols["receipt_ts"]) if "receipt_ts" in cols else ts
 
 
 def _short(address: str) -> str:
@@ -526,8 +520,9 @@ class OnchainView(View):
             removed = cols["removed"].astype(bool) if "removed" in cols else np.zeros(len(values), dtype=bool)
             live = ~removed
             if live.any():
-                market_clock(self.feed, self.venue, self.symbol, float(_ms(_times(cols)).max()))
-                self.sources["transfers"].stream({"ts": _ms(_times(cols)[live]), "value": values[live]},
+                ts = _ms(_times(cols))
+                market_clock(self.feed, self.venue, self.symbol, float(ts.max()))
+                self.sources["transfers"].stream({"ts": ts[live], "value": values[live]},
                                                  rollover=self.rollover)
             sign = np.where(removed, -1.0, 1.0) * values
             for src, dst, amount in zip(cols["sender"].tolist(), cols["recipient"].tolist(), sign.tolist(),
@@ -543,9 +538,18 @@ class OnchainView(View):
             }
         blocks, self._cursors["blocks"] = frames["blocks"].read_since(self._cursors["blocks"])
         if len(blocks["ts"]):
-            market_clock(self.feed, self.venue, self.symbol, float(_ms(_times(blocks)).max()))
+            ts = _ms(_times(blocks))
+            market_clock(self.feed, self.venue, self.symbol, float(ts.max()))
             keep = blocks["removed"] == 0 if "removed" in blocks else slice(None)
-            self.sources["blocks"].stream({"ts": _ms(_times(blocks)[keep]),
+            self.sources["blocks"].stream({"ts": ts[keep],
                                            "base_fee": blocks["base_fee"][keep].astype(np.float64) / 1e9},
                                           rollover=self.rollover)
         self.refreshes += 1
+
+
+def market_views(feed: Feed, venue: str, symbol: str, *, band: float, rollover: int, window: float) -> list[View]:
+    """The four views of one market a dashboard shows: depth, then spread, trades and imbalance on ONE shared
+    trailing time window."""
+    kw: dict[str, Any] = {"rollover": rollover, "window": window, "x_range": time_range(window)}
+    return [DepthView(feed, venue, symbol, band=band, rollover=rollover), SpreadView(feed, venue, symbol, **kw),
+            TradesView(feed, venue, symbol, **kw), ImbalanceView(feed, venue, symbol, **kw)]
