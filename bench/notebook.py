@@ -35,7 +35,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.viz.browser import CHROMIUM, CHROMIUM_ARGS, jupyter_lab  # noqa: E402
+from tests.viz.browser import KERNEL_IDLE_JS, lab_page  # noqa: E402
 
 SETUP = """\
 import asyncio, json
@@ -87,11 +87,6 @@ DRAWN_JS = """() => {
     const names = ['depth-bids:binance:BTC-USDT', 'spread:binance:BTC-USDT'];  // on screen (hidden ones wait)
     return names.every(n => window.Bokeh.documents.some(d => { const s = d.get_model_by_name(n);
         return s && s.get_length() > 0; }));
-}"""
-KERNEL_IDLE_JS = """() => {
-    const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-    const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-    return !!k && k.status === 'idle' && w.content.widgets.length > 0;
 }"""
 
 
@@ -153,7 +148,9 @@ def run_code(page: Any, code: str) -> tuple[float, str]:
     try:
         seconds, text = page.evaluate(RUN_CODE_JS, code)
     except Exception:
-        page.screenshot(path="/tmp/bench-notebook-failure.png")
+        shot = Path(tempfile.gettempdir()) / "livefeed-bench-notebook-failure.png"
+        page.screenshot(path=str(shot))
+        print(f"cell failed; the page as it was: {shot}", file=sys.stderr)
         raise
     return float(seconds), str(text)
 
@@ -192,19 +189,13 @@ def main() -> int:
     parser.add_argument("--period", type=float, default=None,
                         help="seconds between refreshes of every view (default: livefeed's default)")
     args = parser.parse_args()
-    from playwright.sync_api import sync_playwright
-
     with tempfile.TemporaryDirectory(prefix="livefeed-bench-nb-") as tmp:
         tmp_path = Path(tmp)
         root = tmp_path / "nb"
         root.mkdir()
         make_notebook(root, args.period)
         traffic = Traffic()
-        with jupyter_lab(root, tmp_path) as base, sync_playwright() as pw:
-            context = pw.chromium.launch_persistent_context(
-                str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": 1280, "height": 1000})
-            page = context.pages[0] if context.pages else context.new_page()
+        with lab_page(root, tmp_path) as (base, page):
             page.on("websocket", traffic.attach)
             page.goto(f"{base}/lab/tree/bench.ipynb")
             page.wait_for_function(KERNEL_IDLE_JS, timeout=90_000)
@@ -221,7 +212,6 @@ def main() -> int:
             print("views displayed; waiting for them to render", file=sys.stderr, flush=True)
             page.wait_for_function(DRAWN_JS, timeout=120_000)
             page.wait_for_timeout(3_000)  # let every view render before the window opens
-            page.screenshot(path="/tmp/bench-notebook-live.png")
             before = probe(page)
             print(f"recording {args.seconds:.0f} s of traffic", file=sys.stderr, flush=True)
             traffic.recording = True
@@ -239,7 +229,6 @@ def main() -> int:
                   f"over {args.runs} runs; live costs {rtt_live / rtt_paused:.2f}x of that")
             switch = picker_switch(page)
             print(f"dashboard market picker: ETH-USDT views drawn {switch:.2f} s after the pick")
-            context.close()
 
     labels: dict[str, str] = after["comms"]
     refreshes = {label: max(1, after["refreshes"].get(label, 0) - before["refreshes"].get(label, 0))

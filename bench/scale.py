@@ -13,6 +13,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import psutil
@@ -93,11 +94,12 @@ def main() -> None:
     try:
         print(f"workers (capture of {n} subscriptions to raw files)  total messages/s")
         for workers in range(1, args.max_workers + 1):
-            config = CaptureConfig([f"binance:S{i:04d}-USDT" for i in range(n)], to=f"/tmp/livefeed-bench-{workers}",
-                                   endpoints={"binance": f"http://127.0.0.1:{PORT}"})
             samples: list[tuple[float, int]] = []
-            run_capture(config, workers, duration=args.seconds + 15,
-                        on_status=lambda t, rows, s=samples: s.append((t, sum(r[0] for r in rows))))
+            with tempfile.TemporaryDirectory(prefix=f"livefeed-bench-{workers}-") as out:
+                config = CaptureConfig([f"binance:S{i:04d}-USDT" for i in range(n)], to=out,
+                                       endpoints={"binance": f"http://127.0.0.1:{PORT}"})
+                run_capture(config, workers, duration=args.seconds + 15,
+                            on_status=lambda t, rows, s=samples: s.append((t, sum(r[0] for r in rows))))
             steady = [(t, m) for t, m in samples if t >= samples[-1][0] - args.seconds]  # skip spawn + connect
             (t0, m0), (t1, m1) = steady[0], steady[-1]
             print(f"{workers:7d}  {(m1 - m0) / (t1 - t0):10.0f}", flush=True)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -111,3 +112,29 @@ def jupyter_lab(root: Path, home: Path) -> Iterator[str]:
             proc.kill()
             proc.wait(5)
         log.close()
+
+
+KERNEL_IDLE_JS = """() => {
+    const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+    return !!k && k.status === 'idle' && w.content.widgets.length > 0;
+}"""
+"""True once the open notebook has cells and its kernel is idle."""
+
+
+@contextmanager
+def lab_page(root: Path, home: Path) -> Iterator[tuple[str, Any]]:
+    """JupyterLab serving ``root`` and a headless Chromium page (1280 x 1000); yields ``(base URL, page)``.
+
+    The page has opened nothing yet, so listeners (console, WebSocket frames) can be attached before ``goto``.
+    """
+    from playwright.sync_api import sync_playwright
+
+    with jupyter_lab(root, home) as base, sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(home / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 1000})
+        try:
+            yield base, context.pages[0] if context.pages else context.new_page()
+        finally:
+            context.close()

@@ -25,8 +25,9 @@ from .browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     DISMISS_NEWS_JS,
+    KERNEL_IDLE_JS,
     LIVE_TS_JS,
-    jupyter_lab,
+    lab_page,
     need_browser,
     save_screenshot,
     screenshot_pause_ms,
@@ -44,11 +45,6 @@ RUN_UNTIL_STOP_JS = """async () => {
     return stop;
 }"""
 RUN_ACTIVE_JS = "async () => { await window.jupyterapp.commands.execute('notebook:run-cell'); }"
-KERNEL_IDLE_JS = """() => {
-    const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-    const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-    return !!k && k.status === 'idle' && w.content.widgets.length > 0;
-}"""
 CELL_INDEX_JS = """(text) => window.jupyterapp.shell.currentWidget.content.widgets
     .findIndex(c => c.model.sharedModel.getSource().includes(text))"""
 MODEL_TEXT_JS = """((name) => { for (const d of Bokeh.documents) { const m = d.get_model_by_name(name);
@@ -61,50 +57,41 @@ ERRORS_JS = """() => [...document.querySelectorAll(
 @pytest.mark.timeout(240)
 def test_quickstart_in_jupyterlab_draws_a_live_depth_chart(tmp_path: Path) -> None:
     need_browser()
-    from playwright.sync_api import sync_playwright
-
     root = tmp_path / "nb"
     root.mkdir()
     shutil.copy(NOTEBOOKS / "quickstart.ipynb", root)  # a copy: autosave must not rewrite the repo's notebook
-    with jupyter_lab(root, tmp_path) as base, sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 1000})
-        try:
-            page = context.pages[0] if context.pages else context.new_page()
-            console_errors: list[str] = []
-            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-            page.goto(f"{base}/lab/tree/quickstart.ipynb")
-            page.wait_for_function(KERNEL_IDLE_JS, timeout=90_000)
-            stop_index = page.evaluate(RUN_UNTIL_STOP_JS)
-            assert stop_index > 0
-            page.wait_for_function(KERNEL_IDLE_JS, timeout=120_000)
-            # a plot out of sight does not render: look at the depth chart as a user would, then it is drawn and live
-            depth_cell = page.evaluate(CELL_INDEX_JS, 'feed.plot.depth("binance"')
-            output = page.locator(".jp-Notebook .jp-Cell").nth(depth_cell).locator(".jp-OutputArea")
-            output.scroll_into_view_if_needed()
-            page.wait_for_function(f"() => ({LIVE_TS_JS})({DEPTH_META!r}) > 0", timeout=120_000)
-            assert page.locator("canvas").count() > 0
-            bids = page.evaluate("""(name) => { for (const d of Bokeh.documents) { const s = d.get_model_by_name(name);
-                if (s) return s.get_length(); } return null; }""", source_name("depth-bids", "binance", "BTC-USDT"))
-            assert bids and bids > 0
-            first = page.evaluate(LIVE_TS_JS, DEPTH_META)
-            page.wait_for_function(f"() => ({LIVE_TS_JS})({DEPTH_META!r}) > {first}", timeout=30_000)
-            errors = page.evaluate(ERRORS_JS)
-            assert not [e for e in errors if "Error" in e or "Traceback" in e], errors
-            shot = tmp_path / "depth.png"
-            page.evaluate(DISMISS_NEWS_JS)
-            output.scroll_into_view_if_needed()
-            page.wait_for_timeout(screenshot_pause_ms())  # 0 unless refreshing docs/
-            output.screenshot(path=str(shot))
-            save_screenshot(shot, "depth.png")
-            # finish as a user would: the last cell keeps everything live and lists it
-            page.evaluate(f"() => {{ window.jupyterapp.shell.currentWidget.content.activeCellIndex = {stop_index}; }}")
-            page.evaluate(RUN_ACTIVE_JS)
-            page.wait_for_function(KERNEL_IDLE_JS, timeout=30_000)
-            assert not [e for e in console_errors if "bokeh" in e.lower()], console_errors
-        finally:
-            context.close()
+    with lab_page(root, tmp_path) as (base, page):
+        console_errors: list[str] = []
+        page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+        page.goto(f"{base}/lab/tree/quickstart.ipynb")
+        page.wait_for_function(KERNEL_IDLE_JS, timeout=90_000)
+        stop_index = page.evaluate(RUN_UNTIL_STOP_JS)
+        assert stop_index > 0
+        page.wait_for_function(KERNEL_IDLE_JS, timeout=120_000)
+        # a plot out of sight does not render: look at the depth chart as a user would, then it is drawn and live
+        depth_cell = page.evaluate(CELL_INDEX_JS, 'feed.plot.depth("binance"')
+        output = page.locator(".jp-Notebook .jp-Cell").nth(depth_cell).locator(".jp-OutputArea")
+        output.scroll_into_view_if_needed()
+        page.wait_for_function(f"() => ({LIVE_TS_JS})({DEPTH_META!r}) > 0", timeout=120_000)
+        assert page.locator("canvas").count() > 0
+        bids = page.evaluate("""(name) => { for (const d of Bokeh.documents) { const s = d.get_model_by_name(name);
+            if (s) return s.get_length(); } return null; }""", source_name("depth-bids", "binance", "BTC-USDT"))
+        assert bids and bids > 0
+        first = page.evaluate(LIVE_TS_JS, DEPTH_META)
+        page.wait_for_function(f"() => ({LIVE_TS_JS})({DEPTH_META!r}) > {first}", timeout=30_000)
+        errors = page.evaluate(ERRORS_JS)
+        assert not [e for e in errors if "Error" in e or "Traceback" in e], errors
+        shot = tmp_path / "depth.png"
+        page.evaluate(DISMISS_NEWS_JS)
+        output.scroll_into_view_if_needed()
+        page.wait_for_timeout(screenshot_pause_ms())  # 0 unless refreshing docs/
+        output.screenshot(path=str(shot))
+        save_screenshot(shot, "depth.png")
+        # finish as a user would: the last cell keeps everything live and lists it
+        page.evaluate(f"() => {{ window.jupyterapp.shell.currentWidget.content.activeCellIndex = {stop_index}; }}")
+        page.evaluate(RUN_ACTIVE_JS)
+        page.wait_for_function(KERNEL_IDLE_JS, timeout=30_000)
+        assert not [e for e in console_errors if "bokeh" in e.lower()], console_errors
 
 
 @pytest.mark.timeout(120)
@@ -227,7 +214,6 @@ def test_trading_screen_views_and_run_all_three_times(tmp_path: Path) -> None:
     """Heatmap, ladder and the dashboard's linked windows in JupyterLab; Run All three times leaves one of each."""
     need_browser()
     import nbformat
-    from playwright.sync_api import sync_playwright
 
     root = tmp_path / "nb"
     root.mkdir()
@@ -235,64 +221,57 @@ def test_trading_screen_views_and_run_all_three_times(tmp_path: Path) -> None:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(code) for code in SCREEN_NOTEBOOK]
     nbformat.write(nb, root / "screen.ipynb")
-    with jupyter_lab(root, tmp_path) as base, sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 1000})
-        try:
-            page = context.pages[0] if context.pages else context.new_page()
-            sent: list[str | bytes] = []  # frames from the page to the kernel
-            page.on("websocket", lambda ws: ws.on("framesent", lambda f: sent.append(f)) if "/api/kernels/" in ws.url else None)
-            page.goto(f"{base}/lab/tree/screen.ipynb")
-            page.wait_for_function(KERNEL_IDLE_JS, timeout=90_000)
-            for _ in range(3):
-                page.evaluate(RUN_ALL_JS)
-                page.wait_for_function(KERNEL_IDLE_JS, timeout=120_000)
+    with lab_page(root, tmp_path) as (base, page):
+        sent: list[str | bytes] = []  # frames from the page to the kernel
+        page.on("websocket", lambda ws: ws.on("framesent", lambda f: sent.append(f)) if "/api/kernels/" in ws.url else None)
+        page.goto(f"{base}/lab/tree/screen.ipynb")
+        page.wait_for_function(KERNEL_IDLE_JS, timeout=90_000)
+        for _ in range(3):
+            page.evaluate(RUN_ALL_JS)
+            page.wait_for_function(KERNEL_IDLE_JS, timeout=120_000)
+        state = json.loads(page.evaluate(PROBE_JS, PROBE).strip().splitlines()[-1])
+        assert state == {"feed": 1, "sim": 1, "plot": 2, "dashboard": 1, "flushed": 2}, state
+        outputs = page.locator(".jp-Notebook .jp-Cell .jp-OutputArea")
+        page.wait_for_timeout(screenshot_pause_ms())  # 0 unless refreshing docs/
+        # the heatmap, scrolled into view, is drawn and grows column by column
+        heatmap = source_name("heatmap", "binance", "BTC-USDT")
+        outputs.nth(1).scroll_into_view_if_needed()
+        page.wait_for_function(f"() => ({LENGTH_JS})({heatmap!r}) > 1", timeout=60_000)
+        columns = page.evaluate(LENGTH_JS, heatmap)
+        before = len(sent)
+        page.wait_for_function(f"() => ({LENGTH_JS})({heatmap!r}) > {columns + 2}", timeout=30_000)
+        # the plots on screen took new data and rendered it, and the page sent the kernel nothing for it
+        assert sent[before:] == [], sent[before:]
+        page.evaluate(DISMISS_NEWS_JS)
+        shot = tmp_path / "heatmap.png"
+        outputs.nth(1).screenshot(path=str(shot))
+        save_screenshot(shot, "heatmap.png")
+        # the ladder has rows
+        outputs.nth(2).scroll_into_view_if_needed()
+        ladder = source_name("ladder", "binance", "BTC-USDT")
+        page.wait_for_function(f"() => ({LENGTH_JS})({ladder!r}) > 10", timeout=30_000)
+        shot = tmp_path / "ladder.png"
+        outputs.nth(2).screenshot(path=str(shot))
+        save_screenshot(shot, "ladder.png")
+        # the dashboard: spread, trades and imbalance share one trailing window of 60 s
+        outputs.nth(3).scroll_into_view_if_needed()
+        page.wait_for_function(f"() => ({LIVE_TS_JS})({source_name('spread', 'binance', 'BTC-USDT')!r}) > 0",
+                               timeout=30_000)
+        plots, ranges, span = page.evaluate(LINKED_WINDOWS_JS)
+        assert (plots, ranges, span) == (5, 1, 60_000), (plots, ranges, span)
+        shot = tmp_path / "notebook-dashboard.png"
+        page.evaluate(DISMISS_NEWS_JS)
+        page.screenshot(path=str(shot))
+        save_screenshot(shot, "notebook-dashboard.png")
+        errors = page.evaluate(ERRORS_JS)
+        assert not [e for e in errors if "Error" in e or "Traceback" in e], errors
+        # clearing the heatmap's output, as a user would, releases it: the flusher stops refreshing it
+        page.evaluate("""async () => { const app = window.jupyterapp;
+            app.shell.currentWidget.content.activeCellIndex = 1;
+            await app.commands.execute('notebook:clear-cell-output'); }""")
+        deadline = time.monotonic() + 30
+        while True:
             state = json.loads(page.evaluate(PROBE_JS, PROBE).strip().splitlines()[-1])
-            assert state == {"feed": 1, "sim": 1, "plot": 2, "dashboard": 1, "flushed": 2}, state
-            outputs = page.locator(".jp-Notebook .jp-Cell .jp-OutputArea")
-            page.wait_for_timeout(screenshot_pause_ms())  # 0 unless refreshing docs/
-            # the heatmap, scrolled into view, is drawn and grows column by column
-            heatmap = source_name("heatmap", "binance", "BTC-USDT")
-            outputs.nth(1).scroll_into_view_if_needed()
-            page.wait_for_function(f"() => ({LENGTH_JS})({heatmap!r}) > 1", timeout=60_000)
-            columns = page.evaluate(LENGTH_JS, heatmap)
-            before = len(sent)
-            page.wait_for_function(f"() => ({LENGTH_JS})({heatmap!r}) > {columns + 2}", timeout=30_000)
-            # the plots on screen took new data and rendered it, and the page sent the kernel nothing for it
-            assert sent[before:] == [], sent[before:]
-            page.evaluate(DISMISS_NEWS_JS)
-            shot = tmp_path / "heatmap.png"
-            outputs.nth(1).screenshot(path=str(shot))
-            save_screenshot(shot, "heatmap.png")
-            # the ladder has rows
-            outputs.nth(2).scroll_into_view_if_needed()
-            ladder = source_name("ladder", "binance", "BTC-USDT")
-            page.wait_for_function(f"() => ({LENGTH_JS})({ladder!r}) > 10", timeout=30_000)
-            shot = tmp_path / "ladder.png"
-            outputs.nth(2).screenshot(path=str(shot))
-            save_screenshot(shot, "ladder.png")
-            # the dashboard: spread, trades and imbalance share one trailing window of 60 s
-            outputs.nth(3).scroll_into_view_if_needed()
-            page.wait_for_function(f"() => ({LIVE_TS_JS})({source_name('spread', 'binance', 'BTC-USDT')!r}) > 0",
-                                   timeout=30_000)
-            plots, ranges, span = page.evaluate(LINKED_WINDOWS_JS)
-            assert (plots, ranges, span) == (5, 1, 60_000), (plots, ranges, span)
-            shot = tmp_path / "notebook-dashboard.png"
-            page.evaluate(DISMISS_NEWS_JS)
-            page.screenshot(path=str(shot))
-            save_screenshot(shot, "notebook-dashboard.png")
-            errors = page.evaluate(ERRORS_JS)
-            assert not [e for e in errors if "Error" in e or "Traceback" in e], errors
-            # clearing the heatmap's output, as a user would, releases it: the flusher stops refreshing it
-            page.evaluate("""async () => { const app = window.jupyterapp;
-                app.shell.currentWidget.content.activeCellIndex = 1;
-                await app.commands.execute('notebook:clear-cell-output'); }""")
-            deadline = time.monotonic() + 30
-            while True:
-                state = json.loads(page.evaluate(PROBE_JS, PROBE).strip().splitlines()[-1])
-                if state["plot"] == 1 or time.monotonic() > deadline:
-                    break
-            assert state == {"feed": 1, "sim": 1, "plot": 1, "dashboard": 1, "flushed": 1}, state
-        finally:
-            context.close()
+            if state["plot"] == 1 or time.monotonic() > deadline:
+                break
+        assert state == {"feed": 1, "sim": 1, "plot": 1, "dashboard": 1, "flushed": 1}, state
