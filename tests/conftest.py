@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from livefeed import ConnectionOptions, Feed
+from livefeed.runtime import LoopThread
+from livefeed.sim import BinanceSim
 
 RECORDED = Path(__file__).resolve().parent / "data" / "recorded"
 """Real captures shipped with the repository (sources and licences in its README.md)."""
@@ -52,3 +56,33 @@ def synced(feed: Feed) -> bool:
 def stat(feed: Feed, column: str) -> int:
     """A connection counter summed over the feed's connections."""
     return int(feed.stats()[column].sum())
+
+
+async def assert_books_exact(feed: Feed, sim: Any, venue: str, symbols: Iterable[str], *,
+                             synced_timeout: float = 20.0, book_timeout: float = 10.0) -> None:
+    """Pause the market, let the feed drain what is in flight, then compare every level of every book of
+    ``venue`` with the simulator's truth (the market resumes afterwards, whatever happened)."""
+    await until(feed, lambda: synced(feed), timeout=synced_timeout, what=f"{venue} books synced")
+    sim.pause()
+    try:
+        for symbol in symbols:
+            book = feed.books[(venue, symbol)]
+            await until(feed, lambda b=book, s=symbol: b.to_dict() == sim.true_book(s), timeout=book_timeout,
+                        what=f"{venue} {symbol} equal to the simulator's true book")
+            assert not book.crossed
+    finally:
+        sim.resume()
+
+
+@contextmanager
+def sim_on_own_thread(seed: int) -> Iterator[BinanceSim]:
+    """A Binance simulator (BTC-USDT, ETH-USDT, a step every 10 ms) on a loop thread of its own, standing in for a
+    remote exchange while the feed runs on the shared loop thread, as in a notebook."""
+    runner = LoopThread(name="sim-loop")
+    server = BinanceSim(symbols=("BTC-USDT", "ETH-USDT"), seed=seed, interval=0.01)
+    runner.run(server.start(), timeout=10)
+    try:
+        yield server
+    finally:
+        runner.run(server.stop(), timeout=10)
+        runner.stop()

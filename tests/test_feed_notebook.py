@@ -13,18 +13,15 @@ from livefeed import BookDelta, ConnectionOptions, Feed
 from livefeed.runtime import LoopThread
 from livefeed.sim import BinanceSim
 
+from .conftest import sim_on_own_thread
+
 FAST = ConnectionOptions(stale_after=2.0, backoff_initial=0.05, backoff_cap=0.2)
 
 
 @pytest.fixture
 def sim() -> Iterator[BinanceSim]:
-    """The simulator on a loop thread of its own, standing in for a remote exchange."""
-    runner = LoopThread(name="sim-loop")
-    server = BinanceSim(symbols=("BTC-USDT", "ETH-USDT"), seed=3, interval=0.01)
-    runner.run(server.start(), timeout=10)
-    yield server
-    runner.run(server.stop(), timeout=10)
-    runner.stop()
+    with sim_on_own_thread(seed=3) as server:
+        yield server
 
 
 def livefeed_threads() -> list[str]:

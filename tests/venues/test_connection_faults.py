@@ -15,7 +15,7 @@ from livefeed import Feed
 from livefeed.commands.demo import MARKET_VENUES, default_subscriptions
 from livefeed.sim import SIMULATORS
 
-from ..conftest import FAST, stat, synced, until
+from ..conftest import FAST, assert_books_exact, stat, synced, until
 
 SYMBOLS = default_subscriptions(MARKET_VENUES, "BTC,ETH")
 
@@ -31,20 +31,6 @@ async def venue_feed(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str,
             yield venue, sim, feed
 
 
-async def assert_books_exact(venue: str, sim: Any, feed: Feed) -> None:
-    """Pause the market, let the feed drain what is in flight, then compare every level of every book."""
-    await until(feed, lambda: synced(feed), what="books synced")
-    sim.pause()
-    try:
-        for symbol in SYMBOLS[venue]:
-            book = feed.books[(venue, symbol)]
-            await until(feed, lambda b=book, s=symbol: b.to_dict() == sim.true_book(s), timeout=10,
-                        what=f"{venue} {symbol} equal to the simulator's")
-            assert not book.crossed
-    finally:
-        sim.resume()
-
-
 async def test_refused_connections_back_off_then_recover(venue_feed: tuple[str, Any, Feed]) -> None:
     venue, sim, feed = venue_feed
     sim.refuse_connections(0.5)
@@ -52,7 +38,7 @@ async def test_refused_connections_back_off_then_recover(venue_feed: tuple[str, 
     await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect after refusals")
     assert sim.fault_counts["refuse_connections"] >= 1
     assert "503" in feed.stats()["last_error"].iloc[0]
-    await assert_books_exact(venue, sim, feed)
+    await assert_books_exact(feed, sim, venue, SYMBOLS[venue])
 
 
 async def test_slow_client_is_dropped_and_recovers(venue_feed: tuple[str, Any, Feed]) -> None:
@@ -64,4 +50,4 @@ async def test_slow_client_is_dropped_and_recovers(venue_feed: tuple[str, Any, F
             await conn.wait_state_change()
     sim.slow_client(0)
     await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect after the slow-consumer drop")
-    await assert_books_exact(venue, sim, feed)
+    await assert_books_exact(feed, sim, venue, SYMBOLS[venue])

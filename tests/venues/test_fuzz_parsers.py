@@ -27,7 +27,7 @@ from livefeed import ConnectionOptions, Feed
 from livefeed.commands.demo import MARKET_VENUES, default_subscriptions
 from livefeed.sim import SIMULATORS
 
-from ..conftest import synced, until
+from ..conftest import assert_books_exact, synced, until
 
 FUZZ_EXAMPLES = 120
 """Hypothesis examples per venue; each injects one to three frames."""
@@ -99,20 +99,6 @@ def hostile_frame(real: list[str]) -> st.SearchStrategy[bytes | str]:
     return build()
 
 
-async def _books_equal_truth(venue: str, sim: Any, feed: Feed) -> None:
-    """Let the market move until every book is synced again, then pause it and compare every level."""
-    await until(feed, lambda: synced(feed), timeout=30, what=f"{venue} books synced after fuzzing")
-    sim.pause()
-    try:
-        for symbol in SYMBOLS[venue]:
-            book = feed.books[(venue, symbol)]
-            await until(feed, lambda b=book, s=symbol: b.to_dict() == sim.true_book(s), timeout=15,
-                        what=f"{venue} {symbol} equal to the simulator's true book")
-            assert not book.crossed
-    finally:
-        sim.resume()
-
-
 @pytest.mark.parametrize("venue", MARKET_VENUES)
 async def test_hostile_frames_never_crash_or_corrupt_a_synced_book(venue: str) -> None:
     real: list[str] = []
@@ -148,7 +134,7 @@ async def test_hostile_frames_never_crash_or_corrupt_a_synced_book(venue: str) -
             inject()  # synchronous: the feed's loop is held, as by a burst of frames
             assert sum(outcomes.values()) == FUZZED[venue]
             assert not feed.ended_sources, f"a venue task ended: {feed.ended_sources}"
-            await _books_equal_truth(venue, sim, feed)
+            await assert_books_exact(feed, sim, venue, SYMBOLS[venue], synced_timeout=30, book_timeout=15)
             print(f"\n{venue}: {FUZZED[venue]} fuzzed frames, outcomes {dict(outcomes)}")
 
 
