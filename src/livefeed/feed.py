@@ -25,7 +25,6 @@ import dataclasses
 import difflib
 import logging
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,20 +67,6 @@ __all__ = ["Feed", "Subscription", "parse_subscription", "TRADE_COLUMNS", "TOP_O
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def _weak_call(obj: Any, attr: str) -> Callable[[], Any]:
-    """``getattr(obj, attr)`` (called if callable) without keeping ``obj`` alive: for the live registry."""
-    ref = weakref.ref(obj)
-
-    def call() -> Any:
-        target = ref()
-        if target is None:
-            return None
-        value = getattr(target, attr)
-        return value() if callable(value) else value
-
-    return call
 
 _CLOSED = object()
 
@@ -272,7 +257,8 @@ class Feed:
         except BaseException:
             self._runner = None
             raise
-        _live.register(self, "feed", _weak_call(self, "stop"), repr(self), active=_weak_call(self, "running"))
+        stop, active = _live.weak_calls(self, Feed.stop)
+        _live.register(self, "feed", stop, repr(self), active=active)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
