@@ -102,17 +102,14 @@ class LivePlot:
         return self.widget.send_changes()
 
     def _released(self) -> None:
+        """The widget was released (by :meth:`close`, its output gone, or its comm closed): stop refreshing."""
         self.closed = True
         self.flusher.remove(self)
         live.unregister(self)
 
     def close(self) -> None:
         """Stop refreshing and close the widget (its output shows nothing more)."""
-        if not self.closed:
-            self.closed = True
-            self.flusher.remove(self)
-            self.widget.release()
-            live.unregister(self)
+        self.widget.release()  # idempotent; its on_release runs _released
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
