@@ -9,6 +9,7 @@ stable ``name`` (``source_name(kind, venue, symbol)``) so a browser test or a us
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from bokeh.layouts import column
 from bokeh.models import (
@@ -28,8 +29,8 @@ from bokeh.plotting import figure
 
 __all__ = [
     "BID_COLOUR", "ASK_COLOUR", "BUY_COLOUR", "SELL_COLOUR", "Built",
-    "source_name", "time_range", "status_label", "depth_figure", "spread_figure", "trades_figure",
-    "imbalance_figure", "onchain_figure",
+    "PRICE_FORMAT", "source_name", "time_range", "time_figure", "status_label", "depth_figure", "spread_figure",
+    "trades_figure", "imbalance_figure", "onchain_figure",
 ]
 
 BID_COLOUR = "#2ca02c"
@@ -38,8 +39,8 @@ BUY_COLOUR = "#2ca02c"
 SELL_COLOUR = "#d62728"
 MID_COLOUR = "#555555"
 _TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
-_PRICE = "0,0.00[000000]"
-"""Price/size format: thousands separators, up to 8 decimals, never scientific notation."""
+PRICE_FORMAT = "0,0.00[000000]"
+"""Prices: thousands separators, 2 to 8 decimals, never scientific notation."""
 
 
 def _utc_ticks() -> DatetimeTickFormatter:
@@ -79,12 +80,17 @@ def status_label(fig: figure) -> Label:
     return label
 
 
-def _time_figure(title: str, height: int, x_range: Range1d, **kw: object) -> figure:
+def time_figure(title: str, height: int, x_range: Range1d | None = None, *, y_format: str = "0,0.[00]",
+                **kw: Any) -> figure:
+    """A figure with a UTC exchange-time x axis (on ``x_range``, e.g. a shared trailing window; else fitted to the
+    data) and a y axis in ``y_format`` (never scientific notation), filling the width, left borders aligned."""
+    if x_range is not None:
+        kw["x_range"] = x_range
+    kw.setdefault("min_border_left", 80)  # stacked plot areas line up
     fig = figure(title=title, x_axis_type="datetime", height=height, sizing_mode="stretch_width", tools=_TOOLS,
-                 toolbar_location="right", x_range=x_range, x_axis_label="time (UTC, exchange time)",
-                 min_border_left=80, **kw)
+                 toolbar_location="right", x_axis_label="time (UTC, exchange time)", **kw)
     fig.xaxis.formatter = _utc_ticks()
-    fig.yaxis.formatter = NumeralTickFormatter(format="0,0.[00]")
+    fig.yaxis.formatter = NumeralTickFormatter(format=y_format)
     return fig
 
 
@@ -149,17 +155,17 @@ def spread_figure(venue: str, symbol: str, *, height: int = 240, x_range: Range1
     x_range = x_range or time_range()
     src = ColumnDataSource({"ts": [], "bid": [], "ask": [], "mid": [], "spread": []},
                            name=source_name("spread", venue, symbol))
-    prices = _time_figure(f"{venue} {symbol} best bid / ask / mid", height, x_range,
+    prices = time_figure(f"{venue} {symbol} best bid / ask / mid", height, x_range,
                           y_axis_label=f"price ({quote})" if quote else "price")
     for col, colour in (("bid", BID_COLOUR), ("ask", ASK_COLOUR), ("mid", MID_COLOUR)):
         prices.step(x="ts", y=col, mode="after", source=src, line_color=colour, legend_label=col)
     unit = "bp" if spread_unit == "bp" else (quote or "quote")
-    spread_fmt = "0,0.00" if spread_unit == "bp" else _PRICE
-    hover = [("time", "@ts{%H:%M:%S.%3N} UTC"), ("bid", f"@bid{{{_PRICE}}}"), ("ask", f"@ask{{{_PRICE}}}"),
-             ("mid", f"@mid{{{_PRICE}}}"), ("spread", f"@spread{{{spread_fmt}}} {unit}")]
+    spread_fmt = "0,0.00" if spread_unit == "bp" else PRICE_FORMAT
+    hover = [("time", "@ts{%H:%M:%S.%3N} UTC"), ("bid", f"@bid{{{PRICE_FORMAT}}}"), ("ask", f"@ask{{{PRICE_FORMAT}}}"),
+             ("mid", f"@mid{{{PRICE_FORMAT}}}"), ("spread", f"@spread{{{spread_fmt}}} {unit}")]
     prices.add_tools(HoverTool(tooltips=hover, formatters={"@ts": "datetime"}, mode="vline"))
     _outside_legend(prices)
-    spread = _time_figure(f"spread ({unit})", height // 2 + 40, x_range, y_axis_label=unit)
+    spread = time_figure(f"spread ({unit})", height // 2 + 40, x_range, y_axis_label=unit)
     spread.step(x="ts", y="spread", mode="after", source=src, line_color="#1f77b4")
     spread.add_tools(HoverTool(tooltips=hover, formatters={"@ts": "datetime"}, mode="vline"))
     return Built(column(prices, spread, sizing_mode="stretch_width"), {"spread": src}, x_range,
@@ -177,7 +183,7 @@ def trades_figure(venue: str, symbol: str, *, height: int = 260, x_range: Range1
     x_range = x_range or time_range()
     src = ColumnDataSource({"ts": [], "price": [], "size": [], "buy": [], "radius": [], "volume": [],
                             "trade_id": []}, name=source_name("trades", venue, symbol))
-    tape = _time_figure(f"{venue} {symbol} trades", height, x_range,
+    tape = time_figure(f"{venue} {symbol} trades", height, x_range,
                         y_axis_label=f"price ({quote})" if quote else "price")
     colours = LinearColorMapper(palette=[SELL_COLOUR, BUY_COLOUR], low=0, high=1)
     tape.scatter(x="ts", y="price", size="radius", fill_color={"field": "buy", "transform": colours},
@@ -189,13 +195,14 @@ def trades_figure(venue: str, symbol: str, *, height: int = 260, x_range: Range1
     side = CustomJSHover(code="return value ? 'buy' : 'sell';")
     unit = f" {quote}" if quote else ""
     tape.add_tools(HoverTool(tooltips=[
-        ("time", "@ts{%H:%M:%S.%3N} UTC"), ("price", f"@price{{{_PRICE}}}{unit}"), ("size", f"@size{{{_PRICE}}}"),
-        ("side", "@buy{side}"), ("trade id", "@trade_id")], formatters={"@ts": "datetime", "@buy": side}))
+        ("time", "@ts{%H:%M:%S.%3N} UTC"), ("price", f"@price{{{PRICE_FORMAT}}}{unit}"),
+        ("size", f"@size{{{PRICE_FORMAT}}}"), ("side", "@buy{side}"), ("trade id", "@trade_id")],
+        formatters={"@ts": "datetime", "@buy": side}))
     _outside_legend(tape)
     label = f"volume, last {window:g} s" + (f" ({base})" if base else "")
-    volume = _time_figure(label, height // 2 + 40, x_range, y_axis_label=base or "size")
+    volume = time_figure(label, height // 2 + 40, x_range, y_axis_label=base or "size")
     volume.step(x="ts", y="volume", mode="after", source=src, line_color="#9467bd")
-    volume.add_tools(HoverTool(tooltips=[("time", "@ts{%H:%M:%S.%3N} UTC"), (label, f"@volume{{{_PRICE}}}")],
+    volume.add_tools(HoverTool(tooltips=[("time", "@ts{%H:%M:%S.%3N} UTC"), (label, f"@volume{{{PRICE_FORMAT}}}")],
                                formatters={"@ts": "datetime"}, mode="vline"))
     return Built(column(tape, volume, sizing_mode="stretch_width"), {"trades": src}, x_range,
                  [status_label(tape), status_label(volume)])
@@ -209,7 +216,7 @@ def imbalance_figure(venue: str, symbol: str, *, height: int = 200, x_range: Ran
     """
     x_range = x_range or time_range()
     src = ColumnDataSource({"ts": [], "imbalance": []}, name=source_name("imbalance", venue, symbol))
-    fig = _time_figure(f"{venue} {symbol} book imbalance, top {levels} levels", height, x_range,
+    fig = time_figure(f"{venue} {symbol} book imbalance, top {levels} levels", height, x_range,
                        y_range=(-1.05, 1.05), y_axis_label="(bid - ask) / (bid + ask)")
     fig.varea(x="ts", y1=0, y2="imbalance", source=src, fill_color="#1f77b4", fill_alpha=0.3)
     fig.line(x="ts", y="imbalance", source=src, line_color="#1f77b4")
@@ -229,16 +236,16 @@ def onchain_figure(venue: str = "eth", *, height: int = 220, x_range: Range1d | 
     transfers = ColumnDataSource({"ts": [], "value": []}, name=source_name("transfers", venue, "chain"))
     netflow = ColumnDataSource({"address": [], "net": [], "colour": []}, name=source_name("netflow", venue, "chain"))
     blocks = ColumnDataSource({"ts": [], "base_fee": []}, name=source_name("blocks", venue, "chain"))
-    flow = _time_figure(f"{venue} transfers", height, x_range, y_axis_label="value (token units)")
+    flow = time_figure(f"{venue} transfers", height, x_range, y_axis_label="value (token units)")
     flow.scatter(x="ts", y="value", source=transfers, size=5, fill_alpha=0.5)
-    flow.add_tools(HoverTool(tooltips=[("time", "@ts{%H:%M:%S} UTC"), ("value", f"@value{{{_PRICE}}}")],
+    flow.add_tools(HoverTool(tooltips=[("time", "@ts{%H:%M:%S} UTC"), ("value", f"@value{{{PRICE_FORMAT}}}")],
                              formatters={"@ts": "datetime"}))
     net = figure(title="net flow by address", y_range=[], height=height + 80, sizing_mode="stretch_width",
                  tools="save", min_border_left=80)
     net.hbar(y="address", right="net", height=0.8, fill_color="colour", line_color=None, source=netflow)
     net.xaxis.formatter = NumeralTickFormatter(format="0,0.[00]")
-    net.add_tools(HoverTool(tooltips=[("address", "@address"), ("net", f"@net{{{_PRICE}}}")]))
-    fees = _time_figure("block base fee (gwei)", height, x_range, y_axis_label="gwei")
+    net.add_tools(HoverTool(tooltips=[("address", "@address"), ("net", f"@net{{{PRICE_FORMAT}}}")]))
+    fees = time_figure("block base fee (gwei)", height, x_range, y_axis_label="gwei")
     fees.step(x="ts", y="base_fee", mode="after", source=blocks)
     fees.add_tools(HoverTool(tooltips=[("time", "@ts{%H:%M:%S} UTC"), ("base fee", "@base_fee{0,0.000} gwei")],
                              formatters={"@ts": "datetime"}, mode="vline"))

@@ -25,18 +25,19 @@ from bokeh.models import (
 )
 from bokeh.palettes import Inferno256
 
-from .figures import ASK_COLOUR, BID_COLOUR, BUY_COLOUR, SELL_COLOUR, Built, source_name, status_label, time_range
-from .sampling import (
+from .figures import (
+    ASK_COLOUR,
+    BID_COLOUR,
+    BUY_COLOUR,
     PRICE_FORMAT,
-    SIZE_FORMAT,
-    TIME_FORMAT,
-    ExchangeClock,
-    FrameTap,
-    event_times,
-    infer_tick,
-    nice_step,
+    SELL_COLOUR,
+    Built,
+    source_name,
+    status_label,
     time_figure,
+    time_range,
 )
+from .sampling import SIZE_FORMAT, TIME_FORMAT, ExchangeClock, FrameTap, event_times, infer_tick, nice_step
 from .views import View, market_clock, on_feed_loop
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def heatmap_figure(venue: str, symbol: str, *, height: int = 380, price_format: 
                               name=source_name("heatmap-trades", venue, symbol))
     mapper = LogColorMapper(palette=Inferno256, low=1e-3, high=1.0, nan_color="rgba(0, 0, 0, 0)",
                             name=source_name("heatmap-colour", venue, symbol))
-    fig = time_figure(f"{venue} {symbol} liquidity heatmap", height, price_format, x_range)
+    fig = time_figure(f"{venue} {symbol} liquidity heatmap", height, x_range, y_format=price_format)
     fig.yaxis.axis_label = "price"
     fig.background_fill_color = "#000004"
     fig.grid.grid_line_alpha = 0.2

@@ -24,8 +24,8 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from .figures import ASK_COLOUR, BID_COLOUR, BUY_COLOUR, SELL_COLOUR, Built, source_name, status_label
-from .sampling import PRICE_FORMAT, SIZE_FORMAT, ExchangeClock, FrameTap, event_times, infer_tick, nice_step
+from .figures import ASK_COLOUR, BID_COLOUR, BUY_COLOUR, PRICE_FORMAT, SELL_COLOUR, Built, source_name, status_label
+from .sampling import SIZE_FORMAT, ExchangeClock, FrameTap, event_times, infer_tick, nice_step
 from .views import View, on_feed_loop
 
 if TYPE_CHECKING:

@@ -18,8 +18,8 @@ from bokeh.palettes import Category10_10
 from ..consolidated import consolidate
 from ..errors import UnknownSymbolError
 from ..symbols import canonical, split
-from .figures import ASK_COLOUR, BID_COLOUR, Built, source_name, status_label, time_range
-from .sampling import PRICE_FORMAT, SIZE_FORMAT, TIME_FORMAT, ExchangeClock, FrameTap, time_figure
+from .figures import ASK_COLOUR, BID_COLOUR, PRICE_FORMAT, Built, source_name, status_label, time_figure, time_range
+from .sampling import SIZE_FORMAT, TIME_FORMAT, ExchangeClock, FrameTap
 from .views import View, market_clock, market_status, on_feed_loop
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def mids_figure(asset: str, markets: Sequence[Market], *, height: int = 300, pri
     x_range = x_range or time_range()
     src = ColumnDataSource({"ts": [], **{mid_column(*m): [] for m in markets}},
                            name=source_name("mids", "multi", asset))
-    fig = time_figure(f"{asset} mid by venue", height, price_format, x_range)
+    fig = time_figure(f"{asset} mid by venue", height, x_range, y_format=price_format)
     fig.yaxis.axis_label = "mid"
     items = []
     for venue, symbol in markets:
@@ -92,7 +92,7 @@ def consolidated_figure(symbol: str, venues: Sequence[str], *, height: int = 300
     x_range = x_range or time_range()
     src = ColumnDataSource({name: [] for name in CONSOLIDATED_COLUMNS},
                            name=source_name("consolidated", "multi", symbol))
-    prices = time_figure(f"{symbol} consolidated best bid / ask", height, price_format, x_range)
+    prices = time_figure(f"{symbol} consolidated best bid / ask", height, x_range, y_format=price_format)
     prices.yaxis.axis_label = "price"
     bid = prices.step(x="ts", y="bid", mode="after", source=src, line_color=BID_COLOUR, line_width=1.5)
     ask = prices.step(x="ts", y="ask", mode="after", source=src, line_color=ASK_COLOUR, line_width=1.5)
@@ -119,7 +119,7 @@ def consolidated_figure(symbol: str, venues: Sequence[str], *, height: int = 300
         ("ask", f"@ask{{{price_format}}} x @ask_size{{{SIZE_FORMAT}}} on @ask_venue"),
         ("spread", f"@spread{{{price_format}}} (@spread_bp{{0,0.00}} bp)"),
     ]))
-    spread = time_figure("cross-venue spread (bp)", height // 2 + 40, "0,0.00", x_range=prices.x_range)
+    spread = time_figure("cross-venue spread (bp)", height // 2 + 40, prices.x_range, y_format="0,0.00")
     spread.yaxis.axis_label = "bp"
     line = spread.step(x="ts", y="spread_bp", mode="after", source=src, line_color="#1f77b4")
     spread.add_layout(Span(location=0, dimension="width", line_color="#555555", line_width=1))

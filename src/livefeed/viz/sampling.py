@@ -1,4 +1,4 @@
-"""What the sampled views (heatmap, ladder, multi-venue) share: an exchange clock, frame taps and tick rounding.
+"""What the views share beyond their figures: exchange times, an exchange clock, frame taps and tick rounding.
 
 A book has no timestamp of its own, so a view that samples books on each refresh stamps the sample with the
 *exchange* clock estimated from the rows it reads (exchange time vs receipt time): that way a heatmap column lines up
@@ -11,17 +11,14 @@ import math
 import time
 from collections import deque
 from collections.abc import Collection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-from bokeh.models import NumeralTickFormatter, Range1d
-from bokeh.plotting import figure
 
 if TYPE_CHECKING:
     from ..frames import RollingFrame
 
-__all__ = ["ExchangeClock", "FrameTap", "event_times", "infer_tick", "nice_step", "time_figure", "TIME_FORMAT",
-           "PRICE_FORMAT", "SIZE_FORMAT"]
+__all__ = ["ExchangeClock", "FrameTap", "event_times", "infer_tick", "nice_step", "TIME_FORMAT", "SIZE_FORMAT"]
 
 
 class ExchangeClock:
@@ -73,8 +70,10 @@ class FrameTap:
 
 
 def event_times(cols: dict[str, np.ndarray]) -> np.ndarray:
-    """Exchange time in ns where the venue gave one, else receipt time."""
-    return np.where(cols["ts"] > 0, cols["ts"], cols["receipt_ts"])
+    """Exchange (or chain) time in ns where known, else receipt time (a chain log may arrive before its block's
+    timestamp); ``ts`` as it is for rows without a receipt time."""
+    ts = cols["ts"]
+    return np.where(ts > 0, ts, cols["receipt_ts"]) if "receipt_ts" in cols else ts
 
 
 def infer_tick(prices: np.ndarray, max_decimals: int = 8) -> float:
@@ -103,25 +102,5 @@ def nice_step(raw: float) -> float:
 
 TIME_FORMAT = "%F %T.%3N"
 """Hover format of exchange times (UTC, milliseconds)."""
-PRICE_FORMAT = "0,0.00[000000]"
-"""Prices: thousands separators, 2 to 8 decimals, never scientific notation."""
 SIZE_FORMAT = "0,0.[00000000]"
 """Sizes: thousands separators, up to 8 decimals."""
-
-_TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
-
-
-def time_figure(title: str, height: int, price_format: str = PRICE_FORMAT, x_range: Range1d | None = None,
-                **kw: Any) -> figure:
-    """A figure with a UTC datetime x axis, a price y axis without scientific notation, filling the width.
-
-    ``x_range`` puts the figure on a shared (e.g. trailing) time window; by default the axis fits the data.
-    """
-    if x_range is not None:
-        kw["x_range"] = x_range
-    kw.setdefault("min_border_left", 80)  # as the other views, so stacked plot areas line up
-    fig = figure(title=title, x_axis_type="datetime", height=height, tools=_TOOLS, toolbar_location="right",
-                 sizing_mode="stretch_width", **kw)
-    fig.xaxis.axis_label = "time (UTC, exchange time)"
-    fig.yaxis.formatter = NumeralTickFormatter(format=price_format)
-    return fig

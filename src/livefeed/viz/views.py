@@ -27,6 +27,7 @@ from .figures import (
     time_range,
     trades_figure,
 )
+from .sampling import event_times
 
 if TYPE_CHECKING:
     from bokeh.models import Range1d
@@ -104,14 +105,8 @@ def with_gaps(cols: dict[str, np.ndarray], last_ms: float, gap_ms: float) -> dic
     return out
 
 
-def _times(cols: dict[str, np.ndarray]) -> np.ndarray:
-    """Exchange/chain time where known, else receipt time (a chain log may arrive before its block's timestamp)."""
-    ts = cols["ts"]
-    return np.where(ts > 0, ts, cols["receipt_ts"]) if "receipt_ts" in cols else ts
-
-
 def _exchange_ms(rows: dict[str, np.ndarray]) -> np.ndarray:
-    return _ms(_times(rows))
+    return _ms(event_times(rows))
 
 
 class View:
@@ -304,7 +299,7 @@ class TradesView(_FrameView):
                              base=_base(self.symbol), **figure_options)
 
     def _apply(self, rows: dict[str, np.ndarray], ts: np.ndarray) -> None:
-        ts_ns = _times(rows)
+        ts_ns = event_times(rows)
         sizes = rows["size"].astype(np.float64)
         volume = np.empty(len(ts_ns))
         recent, window = self._recent, self.volume_window_ns
@@ -520,7 +515,7 @@ class OnchainView(View):
             removed = cols["removed"].astype(bool) if "removed" in cols else np.zeros(len(values), dtype=bool)
             live = ~removed
             if live.any():
-                ts = _ms(_times(cols))
+                ts = _ms(event_times(cols))
                 market_clock(self.feed, self.venue, self.symbol, float(ts.max()))
                 self.sources["transfers"].stream({"ts": ts[live], "value": values[live]},
                                                  rollover=self.rollover)
@@ -538,7 +533,7 @@ class OnchainView(View):
             }
         blocks, self._cursors["blocks"] = frames["blocks"].read_since(self._cursors["blocks"])
         if len(blocks["ts"]):
-            ts = _ms(_times(blocks))
+            ts = _ms(event_times(blocks))
             market_clock(self.feed, self.venue, self.symbol, float(ts.max()))
             keep = blocks["removed"] == 0 if "removed" in blocks else slice(None)
             self.sources["blocks"].stream({"ts": ts[keep],
