@@ -62,8 +62,9 @@ class FrameTap:
         cols, self._cursor = self.frame.read_since(self._cursor)
         if not len(cols["ts"]):
             return None
-        pairs = zip(cols["venue"].tolist(), cols["symbol"].tolist(), strict=True)
-        mask = np.fromiter((pair in self.markets for pair in pairs), dtype=bool, count=len(cols["ts"]))
+        mask = np.zeros(len(cols["ts"]), dtype=bool)
+        for venue, symbol in self.markets:
+            mask |= (cols["venue"] == venue) & (cols["symbol"] == symbol)
         if not mask.any():
             return None
         return {name: values[mask] for name, values in cols.items()}

@@ -27,7 +27,7 @@ from .figures import (
     time_range,
     trades_figure,
 )
-from .sampling import event_times
+from .sampling import FrameTap, event_times
 
 if TYPE_CHECKING:
     from bokeh.models import Range1d
@@ -215,20 +215,15 @@ class _FrameView(View):
 
     def _reset(self) -> None:
         # Start a rollover's worth back, so a view opened late still shows recent history.
-        self._cursor = max(0, self._frame().total - self.rollover)
+        self._tap = FrameTap(self._frame(), [(self.venue, self.symbol)], self.rollover)
         self._last_ms = 0.0
 
     def _frame(self) -> RollingFrame:
         return self.feed.frames[self.frame_name]
 
     def _new_rows(self) -> dict[str, np.ndarray] | None:
-        cols, self._cursor = self._frame().read_since(self._cursor)
-        if not len(cols["ts"]):
-            return None
-        mask = (cols["venue"] == self.venue) & (cols["symbol"] == self.symbol)
-        if not mask.any():
-            return None
-        return {name: values[mask][-self.rollover :] for name, values in cols.items()}
+        rows = self._tap.read()
+        return None if rows is None else {name: values[-self.rollover :] for name, values in rows.items()}
 
     async def refresh(self) -> None:
         rows = self._new_rows()
@@ -330,7 +325,7 @@ class _BookView(View):
     def _reset(self) -> None:
         self._last_key: object = None
         self.clock_ms = 0.0
-        self._tob_cursor = max(0, self.feed.top_of_book.total - 1_000)
+        self._top_of_book = FrameTap(self.feed.top_of_book, [(self.venue, self.symbol)], 1_000)
 
     def _book(self) -> OrderBook | None:
         return self.feed.books.get((self.venue, self.symbol))
@@ -340,13 +335,9 @@ class _BookView(View):
 
     def _tick_clock(self) -> float:
         """Move the market clock to the newest top-of-book change of this book (its exchange time); return it."""
-        cols, self._tob_cursor = self.feed.top_of_book.read_since(self._tob_cursor)
-        if len(cols["ts"]):
-            mask = (cols["venue"] == self.venue) & (cols["symbol"] == self.symbol)
-            if mask.any():
-                ts = _exchange_ms({"ts": cols["ts"][mask], "receipt_ts": cols["receipt_ts"][mask]})
-                return market_clock(self.feed, self.venue, self.symbol, float(ts.max()))
-        return market_clock(self.feed, self.venue, self.symbol)
+        rows = self._top_of_book.read()
+        latest = None if rows is None else float(_exchange_ms(rows).max())
+        return market_clock(self.feed, self.venue, self.symbol, latest)
 
     async def refresh(self) -> None:
         self.clock_ms = self._tick_clock()
