@@ -17,10 +17,10 @@ import statistics
 import time
 
 from livefeed import Feed
-from livefeed.chain.anvil import ACCOUNTS, Anvil
 from livefeed.chain.decode import TokenInfo, decode_transfer
+from livefeed.chain.devnode.anvil import ACCOUNTS, Anvil
+from livefeed.chain.devnode.traffic import deploy
 from livefeed.chain.events import Transfer
-from livefeed.chain.traffic import deploy
 
 
 async def main(n: int, samples: int) -> None:

@@ -39,7 +39,7 @@ def test_bad_fault_name_is_a_usage_error() -> None:
 
 
 def test_demo_with_chain_streams_anvil_events(tmp_path: Path) -> None:
-    from livefeed.chain.anvil import find_anvil
+    from livefeed.chain.devnode.anvil import find_anvil
 
     if not find_anvil():
         if os.environ.get("LIVEFEED_REQUIRE_SERVICES") == "1":

@@ -20,7 +20,7 @@ import pytest
 import zstandard
 
 from livefeed import Feed, LivefeedError
-from livefeed.chain.anvil import Anvil
+from livefeed.chain.devnode.anvil import Anvil
 from livefeed.redact import redact_text, redact_url
 from livefeed.sim import SIMULATORS
 from livefeed.sinks.raw import read_capture

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
-from livefeed.chain.anvil import Anvil, find_anvil
-from livefeed.chain.traffic import Deployment, deploy
+from livefeed.chain.devnode.anvil import Anvil, find_anvil
+from livefeed.chain.devnode.traffic import Deployment, deploy
 
 
 def anvil_binary() -> str:

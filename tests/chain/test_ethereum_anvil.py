@@ -10,8 +10,8 @@ import pytest
 
 from livefeed import ConnectionOptions, Feed
 from livefeed.chain import canonical, net_flow
-from livefeed.chain.anvil import ACCOUNTS, Anvil
-from livefeed.chain.traffic import Deployment, deploy
+from livefeed.chain.devnode.anvil import ACCOUNTS, Anvil
+from livefeed.chain.devnode.traffic import Deployment, deploy
 
 from ..conftest import until
 from .conftest import anvil_binary
@@ -218,7 +218,7 @@ async def test_pending_hashes_only(anvil: Anvil) -> None:
 
 
 async def test_a_node_url_key_never_reaches_errors_logs_or_reprs(caplog: pytest.LogCaptureFixture) -> None:
-    from livefeed.chain.anvil import free_port
+    from livefeed.chain.devnode.anvil import free_port
     from livefeed.chain.ethereum import EthereumAdapter, NotAnEthereumNodeError
     from livefeed.venues import VenueEndpoints
 

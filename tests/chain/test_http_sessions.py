@@ -14,8 +14,8 @@ import warnings
 import pytest
 
 from livefeed import Feed
-from livefeed.chain.anvil import ACCOUNTS, Anvil
-from livefeed.chain.traffic import deploy, run_traffic
+from livefeed.chain.devnode.anvil import ACCOUNTS, Anvil
+from livefeed.chain.devnode.traffic import deploy, run_traffic
 from livefeed.runtime import LoopThread
 
 from ..conftest import until

@@ -9,7 +9,7 @@ from websockets.asyncio.server import serve
 
 from livefeed import Feed
 from livefeed.chain import ChainTargetError, InvalidAddressError, UnknownEventError
-from livefeed.chain.anvil import Anvil
+from livefeed.chain.devnode.anvil import Anvil
 from livefeed.chain.ethereum import NoContractError, NotAnEthereumNodeError
 from livefeed.errors import ConfigError
 

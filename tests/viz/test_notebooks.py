@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from livefeed.chain.anvil import find_anvil
+from livefeed.chain.devnode.anvil import find_anvil
 
 from .browser import require
 
@@ -22,7 +22,7 @@ def test_there_are_notebooks() -> None:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_clean(path: Path) -> None:
-    if "livefeed.chain.anvil" in path.read_text() and find_anvil() is None:
+    if "livefeed.chain.devnode.anvil" in path.read_text() and find_anvil() is None:
         require("anvil is not installed (scripts/install-system-deps.sh puts it in .tools/bin/anvil)")
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=120, startup_timeout=60, kernel_name="python3", allow_errors=False,

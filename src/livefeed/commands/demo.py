@@ -157,8 +157,8 @@ async def _start_chain(
             raise LivefeedError("--chain --live needs --eth-node wss://... (a node URL, e.g. with your API key)")
         endpoints["eth"] = args.eth_node
         return ["eth:newHeads"]
-    from ..chain.anvil import Anvil
-    from ..chain.traffic import deploy, run_traffic
+    from ..chain.devnode.anvil import Anvil
+    from ..chain.devnode.traffic import deploy, run_traffic
 
     try:
         node = await stack.enter_async_context(Anvil())

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
-from .abi import load_artifact
+from ..abi import load_artifact
 from .anvil import ACCOUNTS
 
 if TYPE_CHECKING:

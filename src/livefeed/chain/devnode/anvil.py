@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from .. import live
+from ... import live
 
 __all__ = ["Anvil", "find_anvil", "free_port", "ACCOUNTS"]
 
