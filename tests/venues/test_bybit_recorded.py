@@ -139,14 +139,20 @@ def test_linear_book_tops_agree_with_the_recorded_tickers() -> None:
             if len(quote) == 2 and message["data"]["symbol"] in symbols:
                 name = message["data"]["symbol"]
                 checks.append((symbols[name], message["cs"], float(quote["bid1Price"]), float(quote["ask1Price"])))
-    agree = total = 0
+    agree = ahead = total = 0
     for symbol, cs, bid, ask in checks:
         seqs = [t[0] for t in tops[symbol]]
         index = bisect_right(seqs, cs) - 1
         if index < 0:
             continue
         total += 1
-        agree += tops[symbol][index][1:] == (bid, ask)
-    assert total > 300
-    assert agree / total > 0.97, f"only {agree}/{total} recorded tickers match the rebuilt book"
+        if tops[symbol][index][1:] == (bid, ask):
+            agree += 1
+        else:
+            # A book push is stamped with the cross sequence of the last match it includes, so a ticker taken while
+            # a push was being built has a cs below that push's seq yet already shows its top: then it must match
+            # the very next push (4 times here: SOL-USDT once, DOGE-USDT three times).
+            assert tops[symbol][index + 1][1:] == (bid, ask), (symbol, cs, bid, ask)
+            ahead += 1
+    assert (total, agree, ahead) == (756, 752, 4)
     assert record.crossed == []

@@ -6,6 +6,9 @@ parse + sync path. The ticker and level2 channels are produced separately by Coi
 so a ticker is matched against the book's top when it arrived and after each of the ``WINDOW`` level2 updates of
 the same product before and after it; a match needs all four numbers (both prices and both sizes) equal. On this
 capture 147 of 154 tickers match so (114 at the exact moment of arrival) and 153 of 154 on prices alone.
+
+The books are also rebuilt independently, straight from the JSON (a dict per side, quantity 0 removes the level),
+and compared level by level with the adapter's books: right after each snapshot and at the end of the capture.
 """
 
 from __future__ import annotations
@@ -100,9 +103,49 @@ def test_the_recorder_subscribed_one_channel_per_message(replay: dict) -> None:
     assert all(m["type"] == "subscribe" for m in replay["sent"])
 
 
-def test_full_depth_snapshot_is_rebuilt(replay: dict) -> None:
-    book = replay["adapter"].books["BTC-USD"]
-    assert len(book) > 40_000  # 46,000 levels in the snapshot, a few come and go after it
+def independent_books(path: Path) -> Iterator[tuple[str, str, dict[str, dict[float, float]]]]:
+    """Each level2 event of the capture applied to plain dicts, straight from the JSON and without the adapter:
+    yields ``(event type, product, {"bids": ..., "asks": ...})`` after every event."""
+    books: dict[str, dict[str, dict[float, float]]] = {}
+    for record in records(path):
+        if record["t"] != "recv" or '"channel":"l2_data"' not in record["data"]:
+            continue
+        for event in orjson.loads(record["data"])["events"]:
+            product = event["product_id"]
+            if event["type"] == "snapshot":
+                books[product] = {"bids": {}, "asks": {}}
+            book = books[product]
+            for update in event["updates"]:
+                side = book["bids" if update["side"] == "bid" else "asks"]
+                price, size = float(update["price_level"]), float(update["new_quantity"])
+                if size:
+                    side[price] = size
+                else:
+                    side.pop(price, None)
+            yield event["type"], product, book
+
+
+def test_full_depth_snapshots_and_every_update_rebuild_the_same_books() -> None:
+    """Every level of each full-depth snapshot (46,000 for BTC-USD, 23,334 for ETH-USD) is in the adapter's book
+    with its size, and after the last update both books still equal the independent rebuild, level by level."""
+    path = recorded(NAME)
+    adapter = CoinbaseAdapter(SYMBOLS, ["book"], lambda event: None)
+    frames = (r for r in records(path) if r["t"] == "recv")
+    snapshot_sizes: dict[str, int] = {}
+    latest: dict[str, dict[str, dict[float, float]]] = {}
+    for kind, product, truth in independent_books(path):
+        # advance the adapter to the frame carrying this event (one level2 frame carries one event here)
+        for record in frames:
+            adapter.on_frame(record["data"], int(record["ts"] * 1e9), Conn())  # type: ignore[arg-type]
+            if '"channel":"l2_data"' in record["data"]:
+                break
+        if kind == "snapshot":
+            snapshot_sizes[product] = len(truth["bids"]) + len(truth["asks"])
+            assert adapter.books[product].to_dict() == truth, f"{product} differs from its snapshot"
+        latest[product] = truth
+    assert snapshot_sizes == {"BTC-USD": 46_000, "ETH-USD": 23_334}
+    for product in SYMBOLS:
+        assert adapter.books[product].to_dict() == latest[product], f"{product} differs after the last update"
 
 
 def test_tickers_agree_with_the_book(replay: dict) -> None:
@@ -114,13 +157,16 @@ def test_tickers_agree_with_the_book(replay: dict) -> None:
         want = ((ticker.bid_price, ticker.bid_size), (ticker.ask_price, ticker.ask_size))
         exact += want in nearby
         prices += any((bid[0], ask[0]) == (ticker.bid_price, ticker.ask_price) for bid, ask in nearby)  # type: ignore[index]
-    assert exact / len(tickers) >= 0.95, (exact, len(tickers))
-    assert prices / len(tickers) >= 0.99, (prices, len(tickers))
+    # The 7 tickers that match no nearby top exactly: 6 show the right prices with a size the book held only inside
+    # one batched level2 message (Coinbase builds ticker and level2 in separate processes, and a level2 message
+    # can carry several changes to one level, so the intermediate size is never a top we see); one ETH-USD ticker
+    # is a quote from before a fast move, more than WINDOW level2 messages old, and matches on neither.
+    assert (len(tickers), exact, prices) == (154, 147, 153)
 
 
 def test_taker_side_matches_where_the_trade_printed(replay: dict) -> None:
     at_ask = [t.side for t, (bid, ask) in replay["trades"] if t.price >= ask[0]]  # type: ignore[index]
     at_bid = [t.side for t, (bid, ask) in replay["trades"] if t.price <= bid[0]]  # type: ignore[index]
-    assert len(at_ask) >= 10 and len(at_bid) >= 10
-    assert at_ask.count(Side.BUY) / len(at_ask) >= 0.9  # lifting the offer is a taker buy
-    assert at_bid.count(Side.SELL) / len(at_bid) >= 0.9
+    assert (len(replay["trades"]), len(at_ask), len(at_bid)) == (78, 48, 23)  # the other 7 printed inside the spread
+    assert set(at_ask) == {Side.BUY}  # lifting the offer is a taker buy, every time
+    assert set(at_bid) == {Side.SELL}
