@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from livefeed.venues import AdapterOptions, VenueEndpoints, adapter_class
+from livefeed.registry import adapter_class
+from livefeed.source import AdapterOptions, VenueEndpoints
 from livefeed.venues.base import DEFAULT_MAX_BODY, ResponseTooLargeError, RestError
 
 MARKET_VENUES = ("binance", "coinbase", "kraken", "bybit", "okx")

@@ -27,12 +27,13 @@ from .redact import install_log_redaction, redact_text, redact_url
 
 __all__ = [
     "Backoff", "ConnectionOptions", "ConnectionStats", "Connection", "ConnectionState", "FatalConnectionError",
-    "classify_connect_error", "redact_url",
+    "KeepAlive", "classify_connect_error", "redact_url",
 ]
 
 log = logging.getLogger(__name__)
 
-FrameHandler = Callable[[str | bytes, int], None]
+FrameHandler = Callable[[str | bytes, int, "Connection"], None]
+"""``on_frame(frame, receipt_ns, connection)``: the connection hands itself over, so one handler serves many."""
 FrameTap = Callable[[str, str | bytes, int], None]
 """``tap(connection_name, frame, receipt_ns)``: sees every raw frame before parsing (raw capture)."""
 ConnectHook = Callable[["Connection"], Awaitable[None]]
@@ -165,6 +166,23 @@ class ConnectionOptions:
             raise ConfigError(f"ConnectionOptions: tap must be callable(name, frame, receipt_ns), got {self.tap!r}")
 
 
+@dataclass(slots=True, frozen=True)
+class KeepAlive:
+    """An application-level ping some venues require on top of WebSocket pings (which they do not count).
+
+    ``message()`` builds the text to send (a fresh request id each time, where the venue wants one). With
+    ``when_idle`` the ping goes out only after ``interval`` seconds without any incoming frame (OKX closes a
+    socket silent for 30 s); otherwise every ``interval`` seconds (Kraken, Bybit).
+    """
+
+    message: Callable[[], str]
+    interval: float
+    when_idle: bool = False
+
+    def __post_init__(self) -> None:
+        _check_seconds("keepalive interval", self.interval)
+
+
 def _check_seconds(name: str, value: object, *, optional: bool = False, allow_zero: bool = False) -> None:
     if value is None and optional:
         return
@@ -186,6 +204,7 @@ class ConnectionStats:
     reconnects: int = 0
     stale_timeouts: int = 0
     malformed: int = 0
+    keepalives_sent: int = 0
     last_message_ns: int = 0
     connected_since_ns: int = 0
     lag_ms_last: float = float("nan")
@@ -217,6 +236,7 @@ class ConnectionStats:
             "reconnects": self.reconnects,
             "stale_timeouts": self.stale_timeouts,
             "malformed": self.malformed,
+            "keepalives_sent": self.keepalives_sent,
             "last_message_ns": self.last_message_ns,
             "lag_ms_last": self.lag_ms_last,
             "lag_ms_mean": self.lag_ms_mean,
@@ -228,9 +248,10 @@ class ConnectionStats:
 class Connection:
     """A self-healing WebSocket client. ``await run()`` until ``await close()``.
 
-    ``on_frame(frame, receipt_ns)`` runs on the event loop for every frame and must not block; an exception in
-    it is counted as a malformed frame and logged, never fatal. ``on_connect(conn)`` runs after every connect
-    (subscribe there). ``on_disconnect()`` runs after every disconnect (mark books unsynced there).
+    ``on_frame(frame, receipt_ns, conn)`` runs on the event loop for every frame and must not block; an
+    exception in it is counted as a malformed frame and logged, never fatal. ``on_connect(conn)`` runs after every
+    connect (subscribe there). ``on_disconnect()`` runs after every disconnect (mark books unsynced there).
+    ``keepalive`` sends the venue's application-level ping for as long as each session lasts.
     """
 
     def __init__(
@@ -242,6 +263,7 @@ class Connection:
         on_connect: ConnectHook | None = None,
         on_disconnect: Callable[[], None] | None = None,
         options: ConnectionOptions | None = None,
+        keepalive: KeepAlive | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._url = url
@@ -253,6 +275,7 @@ class Connection:
         self._on_frame = on_frame
         self._on_connect = on_connect
         self._on_disconnect = on_disconnect
+        self.keepalive = keepalive
         self._backoff = Backoff(
             initial=self.options.backoff_initial, cap=self.options.backoff_cap, rng=rng or random.Random()
         )
@@ -356,9 +379,12 @@ class Connection:
         stats.connected_since_ns = stats.last_message_ns = time.time_ns()
         self._connected.set()
         watchdog = asyncio.create_task(self._watch(ws), name=f"{self.name}-watchdog")
+        pinger: asyncio.Task[None] | None = None
         try:
             if self._on_connect is not None:
                 await self._on_connect(self)
+            if self.keepalive is not None:
+                pinger = asyncio.create_task(self._keep_alive(ws, self.keepalive), name=f"{self.name}-keepalive")
             await self._read(ws)
         except (OSError, TimeoutError, WebSocketException) as exc:
             self._record_error("connection lost", exc)
@@ -367,9 +393,11 @@ class Connection:
         finally:
             self._ws = None
             self._connected.clear()
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
+            for task in (watchdog, pinger):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if ws.transport is not None:
                 ws.transport.abort()
             if self._on_disconnect is not None:
@@ -389,7 +417,7 @@ class Connection:
             if tap is not None:
                 tap(self.name, frame, now)
             try:
-                on_frame(frame, now)
+                on_frame(frame, now, self)
             except Exception as exc:  # a bad frame must never end the feed
                 stats.malformed += 1
                 if stats.malformed <= 10 or stats.malformed % 1000 == 0:
@@ -410,9 +438,27 @@ class Connection:
                 return
             await asyncio.sleep((stale_ns - idle) / 1e9)
 
+    async def _keep_alive(self, ws: ClientConnection, keepalive: KeepAlive) -> None:
+        """Send the venue's ping every ``interval`` (or after ``interval`` of silence) until the session ends."""
+        interval_ns = int(keepalive.interval * 1e9)
+        stats = self.stats
+        sent_ns = time.time_ns()
+        while True:
+            # Idle since the last frame in or the last ping out, so an unanswered ping is not re-sent at once.
+            since = max(stats.last_message_ns, sent_ns) if keepalive.when_idle else sent_ns
+            wait_ns = since + interval_ns - time.time_ns()
+            if wait_ns > 0:
+                await asyncio.sleep(wait_ns / 1e9)
+                continue
+            try:
+                await ws.send(keepalive.message())
+            except WebSocketException:
+                return  # the session is ending; the reader sees why
+            sent_ns = time.time_ns()
+            stats.keepalives_sent += 1
+
     def _record_error(self, what: str, exc: BaseException) -> None:
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else f"{type(exc).__name__} (no detail)"
         # Errors from websockets can echo the URL; keep secrets out of stats and logs.
         self.stats.last_error = redact_text(f"{what}: {detail.replace(self._url, self.stats.url)}")
-        log.info("%s: %s", self.name, self.stats.last_error)
         log.info("%s: %s", self.name, self.stats.last_error)

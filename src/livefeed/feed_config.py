@@ -11,7 +11,8 @@ from typing import Any
 from .connection import ConnectionOptions
 from .errors import ConfigError
 from .frames import MAX_CAPACITY
-from .venues import AdapterOptions, VenueAdapter, VenueEndpoints, adapter_class
+from .registry import adapter_class
+from .source import AdapterOptions, Source, VenueEndpoints
 
 __all__ = ["check_capacity", "check_event_queue_size", "connection_options", "check_venue_options"]
 
@@ -58,11 +59,11 @@ def connection_options(value: object) -> ConnectionOptions:
     raise ConfigError(f"connection must be a ConnectionOptions or a dict of its fields, got {type(value).__name__}")
 
 
-def _accepted_options(cls: type[VenueAdapter]) -> list[str]:
-    """Keyword names the adapter class and its bases (``VenueAdapter`` included) take as venue settings."""
+def _accepted_options(cls: type[Source]) -> list[str]:
+    """Keyword names the adapter class and its bases (``MarketAdapter`` included) take as venue settings."""
     names: list[str] = []
     for klass in cls.__mro__:
-        if not issubclass(klass, VenueAdapter) or "__init__" not in vars(klass):
+        if not issubclass(klass, Source) or "__init__" not in vars(klass):
             continue
         parameters = inspect.signature(klass.__init__).parameters.values()
         for parameter in parameters:

@@ -94,10 +94,9 @@ class FeedCollector(Collector):
         synced = GaugeMetricFamily("livefeed_book_synced", "1 while the local book is exact", labels=sym_labels)
         stale_books = CounterMetricFamily("livefeed_book_stale_resyncs", "resyncs of a book silent for "
                                           "book_stale_after while its connection was up", labels=sym_labels)
-        for adapter in list(getattr(feed, "sources", ())):
-            for conn in list(adapter.connections):
-                s = conn.stats
-                labels = [adapter.name, s.name]
+        for source in list(getattr(feed, "sources", ())):
+            for s in source.connection_stats():
+                labels = [source.name, s.name]
                 messages.add_metric(labels, s.messages)
                 received.add_metric(labels, s.bytes)
                 reconnects.add_metric(labels, s.reconnects)
@@ -105,13 +104,13 @@ class FeedCollector(Collector):
                 malformed.add_metric(labels, s.malformed)
                 last.add_metric(labels, s.last_message_ns / 1e9)
                 up.add_metric(labels, 1.0 if _is_up(s.state) else 0.0)
-            for sync in list(adapter.sync.values()):
+            for sync in list(getattr(source, "sync", {}).values()):  # market venues keep books; a chain has none
                 labels = [sync.venue, sync.symbol]
                 gaps.add_metric(labels, sync.gaps)
                 resyncs.add_metric(labels, sync.resyncs)
                 checksum.add_metric(labels, sync.checksum_failures)
                 synced.add_metric(labels, 1.0 if sync.synced else 0.0)
-                stale_books.add_metric(labels, getattr(sync, "stale_resyncs", 0))
+                stale_books.add_metric(labels, sync.stale_resyncs)
         yield from (messages, received, reconnects, stale, malformed, last, up, gaps, resyncs, checksum, synced,
                     stale_books)
 

@@ -7,13 +7,13 @@ import orjson
 from livefeed.model import BookDelta, Side
 from livefeed.venues.binance import (
     DepthSequencer,
-    Verdict,
     parse_book_ticker,
     parse_depth,
     parse_snapshot,
     parse_trade,
     stream_names,
 )
+from livefeed.venues.book_sync import Verdict
 
 # Literal payloads from binance-spot-api-docs web-socket-streams.md and rest-api.md.
 DOC_TRADE = '{"e":"trade","E":1672515782136,"s":"BNBBTC","t":12345,"p":"0.001","q":"100","T":1672515782136,"m":true,"M":true}'
@@ -68,16 +68,16 @@ def diff(first: int, last: int) -> BookDelta:
 
 def test_sequencer_buffers_until_a_snapshot() -> None:
     seq = DepthSequencer()
-    assert seq.offer(diff(100, 105)) is Verdict.BUFFERED
-    assert seq.offer(diff(106, 110)) is Verdict.BUFFERED
+    assert seq.judge(diff(100, 105)) is Verdict.BUFFERED
+    assert seq.judge(diff(106, 110)) is Verdict.BUFFERED
     assert not seq.synced
 
 
 def test_sequencer_drops_covered_events_and_requires_straddle() -> None:
     # The real 2021 capture: snapshot 499869752, buffered (499869750..499869752) is dropped, next starts at +1.
     seq = DepthSequencer()
-    seq.offer(diff(499869750, 499869752))
-    seq.offer(diff(499869753, 499869760))
+    seq.judge(diff(499869750, 499869752))
+    seq.judge(diff(499869753, 499869760))
     verdict, pending = seq.start(499869752)
     assert verdict is Verdict.APPLY
     assert [(d.first_sequence, d.sequence) for d in pending] == [(499869753, 499869760)]
@@ -86,15 +86,15 @@ def test_sequencer_drops_covered_events_and_requires_straddle() -> None:
 
 def test_first_event_may_straddle_the_snapshot() -> None:
     seq = DepthSequencer()
-    seq.offer(diff(95, 104))
+    seq.judge(diff(95, 104))
     verdict, pending = seq.start(100)
     assert verdict is Verdict.APPLY and [d.sequence for d in pending] == [104]
 
 
 def test_snapshot_older_than_the_stream_is_refused() -> None:
     seq = DepthSequencer()
-    seq.offer(diff(200, 210))
-    assert seq.start(150) == (Verdict.NEED_NEWER, [])
+    seq.judge(diff(200, 210))
+    assert seq.start(150) == (Verdict.STALE, [])
     assert len(seq.buffer) == 1  # kept for the next snapshot
     verdict, pending = seq.start(205)
     assert verdict is Verdict.APPLY and [d.sequence for d in pending] == [210]
@@ -102,8 +102,8 @@ def test_snapshot_older_than_the_stream_is_refused() -> None:
 
 def test_snapshot_that_does_not_join_is_a_gap() -> None:
     seq = DepthSequencer()
-    seq.offer(diff(100, 104))
-    seq.offer(diff(110, 120))  # 105..109 missing
+    seq.judge(diff(100, 104))
+    seq.judge(diff(110, 120))  # 105..109 missing
     verdict, _ = seq.start(102)
     assert verdict is Verdict.GAP
     assert not seq.synced
@@ -112,10 +112,10 @@ def test_snapshot_that_does_not_join_is_a_gap() -> None:
 def test_live_events_must_chain_exactly() -> None:
     seq = DepthSequencer()
     seq.start(100)
-    assert seq.offer(diff(101, 103)) is Verdict.APPLY
-    assert seq.offer(diff(104, 104)) is Verdict.APPLY
-    assert seq.offer(diff(100, 104)) is Verdict.STALE
-    assert seq.offer(diff(106, 108)) is Verdict.GAP
+    assert seq.judge(diff(101, 103)) is Verdict.APPLY
+    assert seq.judge(diff(104, 104)) is Verdict.APPLY
+    assert seq.judge(diff(100, 104)) is Verdict.STALE
+    assert seq.judge(diff(106, 108)) is Verdict.GAP
     assert not seq.synced
     # the event that revealed the gap is kept: a fresh snapshot at 105 joins it
     verdict, pending = seq.start(105)
@@ -125,5 +125,5 @@ def test_live_events_must_chain_exactly() -> None:
 def test_overlap_after_the_first_event_counts_as_gap() -> None:
     seq = DepthSequencer()
     seq.start(100)
-    assert seq.offer(diff(99, 102)) is Verdict.APPLY  # first event may straddle
-    assert seq.offer(diff(102, 105)) is Verdict.GAP  # later ones must start at previous u + 1
+    assert seq.judge(diff(99, 102)) is Verdict.APPLY  # first event may straddle
+    assert seq.judge(diff(102, 105)) is Verdict.GAP  # later ones must start at previous u + 1

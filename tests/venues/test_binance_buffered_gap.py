@@ -7,7 +7,8 @@ import asyncio
 import orjson
 
 from livefeed.connection import Connection
-from livefeed.venues import VenueEndpoints, adapter_class
+from livefeed.registry import adapter_class
+from livefeed.source import VenueEndpoints
 
 SNAPSHOT = orjson.dumps({"lastUpdateId": 100, "bids": [["99.0", "1.0"]], "asks": [["101.0", "1.0"]]})
 

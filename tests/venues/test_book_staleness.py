@@ -57,7 +57,7 @@ async def test_a_silent_book_on_a_live_connection_is_resynced(venue: str) -> Non
 
 def test_book_stale_after_is_validated_and_a_venue_option() -> None:
     from livefeed import ConfigError
-    from livefeed.venues import adapter_class
+    from livefeed.registry import adapter_class
 
     with pytest.raises(ConfigError, match="book_stale_after must be a finite number of seconds > 0 or None"):
         ConnectionOptions(book_stale_after=0)

@@ -10,11 +10,11 @@ import pytest
 from livefeed.connection import ConnectionStats
 from livefeed.errors import LivefeedError
 from livefeed.model import BookDelta, BookSnapshot, Side, Ticker, Trade
+from livefeed.venues.book_sync import Verdict
 from livefeed.venues.bybit import (
     BybitAdapter,
     MalformedFrame,
     UpdateSequencer,
-    Verdict,
     listed_symbols,
     parse_book,
     parse_trades,
@@ -104,28 +104,28 @@ def delta(u: int) -> BookDelta:
 
 def test_sequencer_applies_contiguous_deltas_only_after_a_snapshot() -> None:
     seq = UpdateSequencer()
-    assert seq.offer(delta(10)) is Verdict.WAITING
-    assert seq.offer(snap(10)) is Verdict.RESET
-    assert [seq.offer(delta(u)) for u in (11, 12, 12, 9)] == [
+    assert seq.judge(delta(10)) is Verdict.STALE
+    assert seq.judge(snap(10)) is Verdict.APPLY
+    assert [seq.judge(delta(u)) for u in (11, 12, 12, 9)] == [
         Verdict.APPLY, Verdict.APPLY, Verdict.STALE, Verdict.STALE]
     assert seq.last_u == 12
 
 
 def test_sequencer_gap_waits_for_the_next_snapshot() -> None:
     seq = UpdateSequencer()
-    seq.offer(snap(100))
-    assert seq.offer(delta(102)) is Verdict.GAP
+    seq.judge(snap(100))
+    assert seq.judge(delta(102)) is Verdict.GAP
     assert not seq.synced
-    assert seq.offer(delta(103)) is Verdict.WAITING
-    assert seq.offer(snap(105)) is Verdict.RESET
-    assert seq.offer(delta(106)) is Verdict.APPLY
+    assert seq.judge(delta(103)) is Verdict.STALE
+    assert seq.judge(snap(105)) is Verdict.APPLY
+    assert seq.judge(delta(106)) is Verdict.APPLY
 
 
 def test_any_snapshot_resets_even_backwards_after_a_restart() -> None:
     seq = UpdateSequencer()
-    seq.offer(snap(500))
-    assert seq.offer(snap(1)) is Verdict.RESET  # u=1: the service restarted, overwrite
-    assert seq.offer(delta(2)) is Verdict.APPLY
+    seq.judge(snap(500))
+    assert seq.judge(snap(1)) is Verdict.APPLY  # u=1: the service restarted, overwrite
+    assert seq.judge(delta(2)) is Verdict.APPLY
 
 
 # -- the adapter's frame handler -------------------------------------------------------------------------------------

@@ -15,11 +15,11 @@ import pytest
 from livefeed.errors import UnknownSymbolError
 from livefeed.model import BookDelta, BookSnapshot, Side
 from livefeed.symbols import check_known
+from livefeed.venues.book_sync import Verdict
 from livefeed.venues.coinbase import (
     CoinbaseAdapter,
     MalformedFrame,
     SequenceTracker,
-    Verdict,
     listed_products,
     parse_l2,
     parse_message,
@@ -198,34 +198,34 @@ def test_bad_envelopes_are_malformed(frame: str) -> None:
 # -- the sequence rule ---------------------------------------------------------------------------------------------
 def test_sequence_starts_at_zero_and_counts_one_by_one() -> None:
     tracker = SequenceTracker()
-    assert [tracker.offer(n) for n in range(3)] == [Verdict.IN_ORDER] * 3
+    assert [tracker.judge(n) for n in range(3)] == [Verdict.APPLY] * 3
 
 
 def test_a_skipped_number_is_one_gap_then_counting_resumes() -> None:
     tracker = SequenceTracker()
-    tracker.offer(0)
-    assert tracker.offer(3) is Verdict.GAP
-    assert tracker.offer(4) is Verdict.IN_ORDER
+    tracker.judge(0)
+    assert tracker.judge(3) is Verdict.GAP
+    assert tracker.judge(4) is Verdict.APPLY
     assert tracker.gaps == 1
 
 
 def test_lower_numbers_are_out_of_order_and_ignored() -> None:
     tracker = SequenceTracker()
     for n in range(5):
-        tracker.offer(n)
-    assert tracker.offer(2) is Verdict.OUT_OF_ORDER
-    assert tracker.offer(4) is Verdict.OUT_OF_ORDER  # a duplicate
-    assert tracker.offer(5) is Verdict.IN_ORDER
+        tracker.judge(n)
+    assert tracker.judge(2) is Verdict.STALE
+    assert tracker.judge(4) is Verdict.STALE  # a duplicate
+    assert tracker.judge(5) is Verdict.APPLY
 
 
 def test_a_new_connection_counts_from_zero_again() -> None:
     tracker = SequenceTracker()
     for n in range(10):
-        tracker.offer(n)
+        tracker.judge(n)
     tracker.reset()
-    assert tracker.offer(0) is Verdict.IN_ORDER
-    assert tracker.offer(0) is Verdict.OUT_OF_ORDER
-    assert SequenceTracker().offer(1) is Verdict.GAP  # frame 0 of a connection was lost
+    assert tracker.judge(0) is Verdict.APPLY
+    assert tracker.judge(0) is Verdict.STALE
+    assert SequenceTracker().judge(1) is Verdict.GAP  # frame 0 of a connection was lost
 
 
 # -- requests and listing ------------------------------------------------------------------------------------------
@@ -292,5 +292,6 @@ async def test_a_gap_unsyncs_the_book_and_resubscribes_level2_on_the_same_socket
     assert stats.synced and stats.resyncs == 1 and stats.snapshots == 2
     assert adapter.books["BTC-USD"].to_dict() == {"bids": {99.0: 1.0}, "asks": {101.0: 2.0}}
     adapter.on_frame(_frame(2, "update", [("bid", "98", "1")]), 0, conn)  # type: ignore[arg-type]
-    assert stats.stale == 1 and 98.0 not in adapter.books["BTC-USD"].to_dict()["bids"]
+    # Dropped: frame 3 (an update for the untrusted book) and frame 2 (behind the connection's sequence_num).
+    assert stats.stale == 2 and 98.0 not in adapter.books["BTC-USD"].to_dict()["bids"]
     await adapter.close()

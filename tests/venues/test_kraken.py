@@ -13,11 +13,11 @@ from livefeed.errors import UnknownSymbolError
 from livefeed.model import BookDelta, BookSnapshot, Side
 from livefeed.sim.kraken import KrakenSim
 from livefeed.venues.base import VenueEndpoints
+from livefeed.venues.book_sync import Verdict
 from livefeed.venues.kraken import (
     BookIntegrity,
     KrakenAdapter,
     MalformedFrame,
-    Verdict,
     book_checksum,
     canonical_symbol,
     checksum_string,
@@ -32,6 +32,8 @@ from livefeed.venues.kraken import (
     truncate,
     venue_symbol,
 )
+
+from .rules import drive
 
 DOC_SNAPSHOT = '{"channel":"book","type":"snapshot","data":[{"symbol":"MATIC/USD","bids":[{"price":0.5666,"qty":4831.75496356},{"price":0.5665,"qty":6658.22734739},{"price":0.5664,"qty":18724.91513344},{"price":0.5663,"qty":11563.92544914},{"price":0.5662,"qty":14006.65365711},{"price":0.5661,"qty":17454.85679807},{"price":0.566,"qty":18097.1547},{"price":0.5659,"qty":33644.89175666},{"price":0.5658,"qty":148.3464},{"price":0.5657,"qty":606.70854372}],"asks":[{"price":0.5668,"qty":4410.79769741},{"price":0.5669,"qty":4655.40412487},{"price":0.567,"qty":49844.89424998},{"price":0.5671,"qty":24306.41678},{"price":0.5672,"qty":29783.25223475},{"price":0.5673,"qty":57234.71239278},{"price":0.5674,"qty":45065.04744},{"price":0.5675,"qty":5912.76380354},{"price":0.5676,"qty":42514.92434778},{"price":0.5677,"qty":36304.0847022}],"checksum":2439117997,"timestamp":"2023-10-06T17:35:55.440295Z"}]}'
 DOC_UPDATE = '{"channel":"book","type":"update","data":[{"symbol":"MATIC/USD","bids":[{"price":0.5657,"qty":1098.3947558}],"asks":[],"checksum":2114181697,"timestamp":"2023-10-06T17:35:55.440295Z"}]}'
@@ -68,11 +70,11 @@ def test_doc_snapshot_parses_best_first() -> None:
 
 def test_doc_checksums_match_at_the_instrument_precision() -> None:
     book, rule, (snapshot, crc) = doc_book()
-    assert rule.on_snapshot(book, snapshot, crc) is Verdict.APPLIED
+    assert drive(rule, book, snapshot, crc) is Verdict.APPLY
     assert rule.expected(book) == 2439117997
     (update, crc2), = parse_book(orjson.loads(DOC_UPDATE), MATIC, 2)
     assert isinstance(update, BookDelta)
-    assert rule.on_update(book, update, crc2) is Verdict.APPLIED
+    assert drive(rule, book, update, crc2) is Verdict.APPLY
     assert rule.expected(book) == 2114181697
     assert book.bids()[-1] == (0.5657, 1098.3947558)
 
@@ -93,35 +95,35 @@ def test_guide_formatting_example() -> None:
 
 def test_a_wrong_checksum_unsyncs_until_the_next_snapshot() -> None:
     book, rule, (snapshot, crc) = doc_book()
-    rule.on_snapshot(book, snapshot, crc)
+    drive(rule, book, snapshot, crc)
     (update, crc2), = parse_book(orjson.loads(DOC_UPDATE), MATIC, 2)
-    assert rule.on_update(book, update, crc2 ^ 1) is Verdict.MISMATCH
+    assert drive(rule, book, update, crc2 ^ 1) is Verdict.CHECKSUM_FAIL
     assert not rule.synced
-    assert rule.on_update(book, update, crc2) is Verdict.WAITING  # refused while the book is rebuilt
-    assert rule.on_snapshot(book, snapshot, crc) is Verdict.APPLIED and rule.synced
+    assert drive(rule, book, update, crc2) is Verdict.STALE  # refused while the book is rebuilt
+    assert drive(rule, book, snapshot, crc) is Verdict.APPLY and rule.synced
 
 
 def test_a_corrupt_snapshot_is_detected_too() -> None:
     book, rule, (snapshot, crc) = doc_book()
-    assert rule.on_snapshot(book, snapshot, crc + 1) is Verdict.MISMATCH
+    assert drive(rule, book, snapshot, crc + 1) is Verdict.CHECKSUM_FAIL
 
 
 def test_updates_before_any_snapshot_wait() -> None:
     (update, crc), = parse_book(orjson.loads(DOC_UPDATE), MATIC, 2)
-    assert BookIntegrity(10, MATIC_PRECISION).on_update(OrderBook(), update, crc) is Verdict.WAITING
+    assert drive(BookIntegrity(10, MATIC_PRECISION), OrderBook(), update, crc) is Verdict.STALE
 
 
 def test_unknown_precision_applies_without_checking() -> None:
     book, _, (snapshot, crc) = doc_book()
     rule = BookIntegrity(10, None)
-    assert rule.on_snapshot(book, snapshot, crc + 1) is Verdict.APPLIED and rule.checked == 0
+    assert drive(rule, book, snapshot, crc + 1) is Verdict.APPLY and rule.checked == 0
 
 
 def test_an_insert_pushes_the_worst_level_out_of_a_depth_10_book() -> None:
     book, rule, (snapshot, crc) = doc_book()
-    rule.on_snapshot(book, snapshot, crc)
+    drive(rule, book, snapshot, crc)
     inserted = BookDelta("kraken", "MATIC-USD", [(0.5667, 1.0)], [], None, 3)
-    rule.on_update(book, inserted, None)
+    drive(rule, book, inserted, None)
     assert book.bid_count == 10
     assert book.bids()[0] == (0.5667, 1.0) and 0.5657 not in book.to_dict()["bids"]
 

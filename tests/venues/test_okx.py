@@ -16,11 +16,11 @@ import pytest
 from livefeed.book import OrderBook
 from livefeed.connection import ConnectionStats
 from livefeed.model import BookDelta, BookSnapshot, Side
+from livefeed.venues.book_sync import Verdict
 from livefeed.venues.okx import (
     BookChecker,
     MalformedFrame,
     OkxAdapter,
-    Verdict,
     checksum,
     checksum_string,
     parse_book,
@@ -28,6 +28,8 @@ from livefeed.venues.okx import (
     parse_trade,
     subscription_args,
 )
+
+from .rules import drive_okx
 
 DOC_SUBSCRIBE = '{"id":"1512","op":"subscribe","args":[{"channel":"books","instId":"BTC-USDT"}]}'
 DOC_ACK = '{"id":"1512","event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT"},"connId":"a4d3ae55"}'
@@ -160,20 +162,20 @@ SNAP_ASKS = [("101", "3"), ("101.5", "4")]
 def snapshot(checker: BookChecker, book: OrderBook, seq: int | None = 10) -> Verdict:
     body = frame(SNAP_BIDS, SNAP_ASKS, -1, seq)
     body["checksum"] = sums(SNAP_BIDS, SNAP_ASKS)
-    return checker.offer(parse_book("snapshot", body), book)
+    return drive_okx(checker, book, parse_book("snapshot", body))
 
 
 def update(checker: BookChecker, book: OrderBook, prev: int | None, seq: int | None, good: bool = True) -> Verdict:
     """Move the best bid 100.5 -> size 5; the checksum covers the resulting book."""
     body = frame([("100.5", "5")], [], prev, seq)
     body["checksum"] = sums([("100.5", "5"), ("100", "1")], SNAP_ASKS, good)
-    return checker.offer(parse_book("update", body), book)
+    return drive_okx(checker, book, parse_book("update", body))
 
 
 def test_snapshot_then_chained_update_applies() -> None:
     checker, book = BookChecker(), OrderBook()
-    assert snapshot(checker, book) is Verdict.APPLIED
-    assert update(checker, book, 10, 11) is Verdict.APPLIED
+    assert snapshot(checker, book) is Verdict.APPLY
+    assert update(checker, book, 10, 11) is Verdict.APPLY
     assert book.best_bid == (100.5, 5.0) and checker.last_seq == 11 and checker.checksums_verified == 2
 
 
@@ -182,14 +184,14 @@ def test_update_whose_prev_seq_id_skips_is_a_gap() -> None:
     snapshot(checker, book)
     assert update(checker, book, 11, 12) is Verdict.GAP
     assert not checker.synced
-    assert update(checker, book, 12, 13) is Verdict.UNSYNCED  # nothing applies until the next snapshot
-    assert snapshot(checker, book, seq=20) is Verdict.APPLIED and checker.synced
+    assert update(checker, book, 12, 13) is Verdict.STALE  # nothing applies until the next snapshot
+    assert snapshot(checker, book, seq=20) is Verdict.APPLY and checker.synced
 
 
 def test_wrong_checksum_unsyncs() -> None:
     checker, book = BookChecker(), OrderBook()
     snapshot(checker, book)
-    assert update(checker, book, 10, 11, good=False) is Verdict.CHECKSUM
+    assert update(checker, book, 10, 11, good=False) is Verdict.CHECKSUM_FAIL
     assert not checker.synced
 
 
@@ -201,71 +203,35 @@ def test_keepalive_update_changes_nothing() -> None:
     body["checksum"] = sums(SNAP_BIDS, SNAP_ASKS)
     message = parse_book("update", body)
     assert message.is_keepalive
-    assert checker.offer(message, book) is Verdict.KEEPALIVE
-    assert book.to_dict() == before and update(checker, book, 10, 11) is Verdict.APPLIED
+    assert drive_okx(checker, book, message) is Verdict.APPLY
+    assert book.to_dict() == before and update(checker, book, 10, 11) is Verdict.APPLY
 
 
 def test_seq_id_may_reset_lower_after_maintenance() -> None:
     checker, book = BookChecker(), OrderBook()
     snapshot(checker, book, seq=15)
-    assert update(checker, book, 15, 3) is Verdict.APPLIED  # the docs' example: prevSeqId=15, seqId=3
+    assert update(checker, book, 15, 3) is Verdict.APPLY  # the docs' example: prevSeqId=15, seqId=3
     body = frame([("100", "0")], [], 3, 4)
     body["checksum"] = sums([("100.5", "5")], SNAP_ASKS)
-    assert checker.offer(parse_book("update", body), book) is Verdict.APPLIED
+    assert drive_okx(checker, book, parse_book("update", body)) is Verdict.APPLY
     assert book.bids() == [(100.5, 5.0)]
 
 
 def test_frames_without_seq_ids_are_checked_by_checksum_only() -> None:
     checker, book = BookChecker(), OrderBook()
-    assert snapshot(checker, book, seq=None) is Verdict.APPLIED
-    assert update(checker, book, None, None) is Verdict.APPLIED
-    assert update(checker, book, None, None, good=False) is Verdict.CHECKSUM
+    assert snapshot(checker, book, seq=None) is Verdict.APPLY
+    assert update(checker, book, None, None) is Verdict.APPLY
+    assert update(checker, book, None, None, good=False) is Verdict.CHECKSUM_FAIL
 
 
 def test_checksum_uses_the_original_strings_not_reformatted_floats() -> None:
     checker, book = BookChecker(), OrderBook()
     body = frame([("100.50", "2.0")], [("101", "3")], -1, 1)
     body["checksum"] = signed_crc("100.50:2.0:101:3")  # what OKX computes; "100.5:2.0:..." would not match
-    assert checker.offer(parse_book("snapshot", body), book) is Verdict.APPLIED
+    assert drive_okx(checker, book, parse_book("snapshot", body)) is Verdict.APPLY
 
 
 # -- the adapter's frame handling -------------------------------------------------------------------------------
-def make_adapter(events: list) -> OkxAdapter:
-    return OkxAdapter(["BTC-USDT"], ["trades", "book", "ticker"], events.append)
-
-
-def test_adapter_handles_control_and_data_frames() -> None:
-    events: list = []
-    adapter = make_adapter(events)
-    adapter.on_frame(DOC_ACK, 1)
-    adapter.on_frame(DOC_ERROR, 1)
-    adapter.on_frame("pong", 1)
-    adapter.on_frame(DOC_TRADE, 1)
-    adapter.on_frame(REAL_TICKER, 1)
-    assert [type(e).__name__ for e in events] == ["Trade", "Ticker"]
-
-
-def test_adapter_counts_a_checksum_failure_and_unsyncs() -> None:
-    events: list = []
-    adapter = make_adapter(events)
-    snap = orjson.loads(DOC_SNAPSHOT)
-    data = snap["data"][0]
-    levels = ([(b[0], b[1]) for b in data["bids"]], [(a[0], a[1]) for a in data["asks"]])
-    data["checksum"] = checksum(*levels)
-    adapter.on_frame(orjson.dumps(snap), 1)
-    assert adapter.sync["BTC-USDT"].synced and adapter.sync["BTC-USDT"].snapshots == 1
-    adapter.on_frame(DOC_UPDATE, 2)  # the docs' placeholder checksum does not match this book
-    stats = adapter.sync["BTC-USDT"]
-    assert (stats.synced, stats.checksum_failures, stats.resyncs) == (False, 1, 1)
-
-
-@pytest.mark.parametrize("bad", ['{"arg":{"channel":"books","instId":"ETH-USDT"},"data":[]}', "[1,2]", "nope",
-                                 '{"event":"whatever"}'])
-def test_adapter_rejects_bad_frames(bad: str) -> None:
-    with pytest.raises(MalformedFrame):
-        make_adapter([]).on_frame(bad, 1)
-
-
 class FakeConnection:
     """Records what the adapter sends; enough of :class:`Connection` for the resubscribe path."""
 
@@ -275,6 +241,41 @@ class FakeConnection:
 
     async def send(self, text: str) -> None:
         self.sent.append(text)
+
+
+def make_adapter(events: list) -> OkxAdapter:
+    return OkxAdapter(["BTC-USDT"], ["trades", "book", "ticker"], events.append)
+
+
+def test_adapter_handles_control_and_data_frames() -> None:
+    events: list = []
+    adapter, conn = make_adapter(events), FakeConnection()
+    for frame in (DOC_ACK, DOC_ERROR, "pong", DOC_TRADE, REAL_TICKER):
+        adapter.on_frame(frame, 1, conn)  # type: ignore[arg-type]
+    assert [type(e).__name__ for e in events] == ["Trade", "Ticker"]
+
+
+async def test_adapter_counts_a_checksum_failure_and_resubscribes() -> None:
+    events: list = []
+    adapter, conn = make_adapter(events), FakeConnection()
+    snap = orjson.loads(DOC_SNAPSHOT)
+    data = snap["data"][0]
+    levels = ([(b[0], b[1]) for b in data["bids"]], [(a[0], a[1]) for a in data["asks"]])
+    data["checksum"] = checksum(*levels)
+    adapter.on_frame(orjson.dumps(snap), 1, conn)  # type: ignore[arg-type]
+    assert adapter.sync["BTC-USDT"].synced and adapter.sync["BTC-USDT"].snapshots == 1
+    adapter.on_frame(DOC_UPDATE, 2, conn)  # type: ignore[arg-type]  # the docs' placeholder checksum does not match
+    stats = adapter.sync["BTC-USDT"]
+    assert (stats.synced, stats.checksum_failures, stats.resyncs) == (False, 1, 1)
+    await asyncio.gather(*adapter._tasks)
+    assert [orjson.loads(t)["op"] for t in conn.sent] == ["unsubscribe", "subscribe"]  # for a fresh snapshot
+
+
+@pytest.mark.parametrize("bad", ['{"arg":{"channel":"books","instId":"ETH-USDT"},"data":[]}', "[1,2]", "nope",
+                                 '{"event":"whatever"}'])
+def test_adapter_rejects_bad_frames(bad: str) -> None:
+    with pytest.raises(MalformedFrame):
+        make_adapter([]).on_frame(bad, 1, FakeConnection())  # type: ignore[arg-type]
 
 
 async def test_an_update_after_the_ack_but_before_a_snapshot_resubscribes() -> None:

@@ -26,7 +26,7 @@ from web3.exceptions import BlockNotFound
 from ..connection import Backoff, ConnectionState, ConnectionStats
 from ..errors import ConfigError
 from ..redact import redact_text, redact_url
-from ..venues.base import AdapterOptions, VenueAdapter, VenueEndpoints
+from ..source import Source, SourceOptions, VenueEndpoints
 from .abi import ERC20_VIEW_ABI, PAIR_VIEW_ABI, SWAP_V2, SWAP_V3, TRANSFER
 from .decode import PoolInfo, TokenInfo, as_int, decode_log, decode_swap, decode_transfer, hexstr, log_key
 from .events import FRAMES, Block, PendingTx
@@ -57,18 +57,12 @@ class NoContractError(ConfigError):
     """A ``transfers:`` / ``swaps:`` / ``logs:`` address has no contract code on this chain."""
 
 
-class _SubscriptionLoop:
-    """What ``Feed.stats()`` reads from ``adapter.connections``: the stats of the adapter's one subscription loop."""
+class EthereumAdapter(Source):
+    """``Feed(["eth:newHeads", "eth:transfers:<token>"], endpoints={"eth": "ws://127.0.0.1:8545"})``.
 
-    def __init__(self, stats: ConnectionStats) -> None:
-        self.stats = stats
-
-    async def close(self) -> None:
-        """The loop is stopped by :meth:`EthereumAdapter.close`; nothing to do here."""
-
-
-class EthereumAdapter(VenueAdapter):
-    """``Feed(["eth:newHeads", "eth:transfers:<token>"], endpoints={"eth": "ws://127.0.0.1:8545"})``."""
+    A :class:`~livefeed.source.Source` without order books: one subscription loop, whose health is one
+    :class:`~livefeed.connection.ConnectionStats` (``catching up`` while it backfills, then ``live``).
+    """
 
     name = "eth"
     default_endpoints = VenueEndpoints(ws="ws://127.0.0.1:8545", rest="http://127.0.0.1:8545")
@@ -84,17 +78,13 @@ class EthereumAdapter(VenueAdapter):
         channels: Iterable[str],
         emit: Callable[[Any], None],
         endpoints: VenueEndpoints | None = None,
-        options: AdapterOptions | None = None,
+        options: SourceOptions | None = None,
     ) -> None:
         super().__init__(symbols, channels, emit, endpoints, options)
-        self.books = {}  # no order books on chain
-        self.sync = {}
         self.targets = [parse_target(s) for s in self.symbols]
         self.url = self.endpoints.ws
         self.shown_url = redact_url(self.url)
         self.stats = ConnectionStats(name="eth", url=self.shown_url)
-        self.connections = [_SubscriptionLoop(self.stats)]  # type: ignore[list-item]
-        self._built.set()  # validate() made the first connection: nothing for first_connect() to wait for
         self.tracker = ChainTracker()
         self.chain_id: int | None = None
         self.tokens: dict[str, TokenInfo] = {}
@@ -112,6 +102,11 @@ class EthereumAdapter(VenueAdapter):
 
     def __repr__(self) -> str:
         return f"<EthereumAdapter {self.shown_url} targets={[str(t) for t in self.targets]}>"
+
+    def connection_stats(self) -> list[ConnectionStats]:
+        """The one subscription loop's; :meth:`validate` made its first connection, so ``first_connect`` (the
+        base's) has nothing to wait for."""
+        return [self.stats]
 
     # -- helpers ------------------------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..venues.base import FrameSpec
+from ..source import FrameSpec
 
 __all__ = [
     "Block", "Transfer", "Swap", "PendingTx", "ChainLog", "Flow", "FRAMES", "retracted", "canonical", "net_flow",

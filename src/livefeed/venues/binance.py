@@ -4,7 +4,7 @@ The local book follows Binance's documented procedure (developers.binance.com, "
 correctly"): buffer the diff stream, take the REST snapshot, drop events with ``u <= lastUpdateId``, require the
 first applied event to straddle ``lastUpdateId + 1``, then require every event's ``U`` to be the previous ``u + 1``.
 On a gap the book is rebuilt from a fresh snapshot while the socket stays up. :class:`DepthSequencer` is that rule
-as a pure state machine; :class:`BinanceAdapter` does the I/O around it.
+as a pure state machine; :class:`BinanceAdapter` does the I/O around it (``MarketAdapter.settle`` the bookkeeping).
 """
 
 from __future__ import annotations
@@ -14,22 +14,21 @@ import logging
 import time
 from collections import deque
 from collections.abc import Mapping
-from enum import Enum
 from typing import Any
 
 import orjson
 from websockets.exceptions import WebSocketException
 
+from ..book import OrderBook
 from ..connection import Backoff, Connection
 from ..model import BookDelta, BookSnapshot, Side, Ticker, Trade
 from ..redact import redact_text
 from ..symbols import check_known
-from .base import MalformedFrame, RestError, VenueAdapter, VenueEndpoints, decode_object
+from .base import MalformedFrame, MarketAdapter, RestError, VenueEndpoints, Verdict, decode_object
 
 __all__ = [
     "BinanceAdapter",
     "DepthSequencer",
-    "Verdict",
     "MalformedFrame",
     "stream_names",
     "parse_trade",
@@ -37,11 +36,15 @@ __all__ = [
     "parse_book_ticker",
     "parse_snapshot",
     "MAX_STREAMS_PER_CONNECTION",
+    "DEFAULT_SNAPSHOT_LIMIT",
 ]
 
 log = logging.getLogger(__name__)
 
 MAX_STREAMS_PER_CONNECTION = 1024
+DEFAULT_SNAPSHOT_LIMIT = 5000
+"""Levels per side of the REST depth snapshot (Binance's largest; weight 250 of the 6,000/min budget)."""
+SNAPSHOT_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
 _SUBSCRIBE_CHUNK = 200  # streams per SUBSCRIBE message
 _SUBSCRIBE_PACE = 0.25  # seconds between control messages: Binance allows 5 incoming messages/s
 _MS = 1_000_000
@@ -106,21 +109,13 @@ def parse_snapshot(body: Mapping[str, Any], symbol: str, receipt_ns: int) -> Boo
     )
 
 
-class Verdict(Enum):
-    """What to do with a diff event or a snapshot."""
-
-    APPLY = "apply"  # in sequence: apply it
-    BUFFERED = "buffered"  # no snapshot yet: kept until one arrives
-    STALE = "stale"  # already covered by the book (u <= book's update id): ignore
-    GAP = "gap"  # events were missed: the book cannot be trusted, take a new snapshot
-    NEED_NEWER = "need_newer"  # the snapshot is older than the first buffered event: fetch again
-
-
 class DepthSequencer:
     """Binance's local-book rule for one symbol, without I/O.
 
-    Feed it every diff with :meth:`offer`; when it says ``BUFFERED`` for the first time, fetch a snapshot and
-    hand its ``lastUpdateId`` to :meth:`start`, which returns the buffered diffs to apply on top of it.
+    Feed it every diff with :meth:`judge`: ``APPLY`` (in sequence), ``STALE`` (``u`` at or below the book's update
+    id), ``GAP`` (ids missed: take a new snapshot) or ``BUFFERED`` (no snapshot yet: kept until one arrives). On
+    ``BUFFERED`` fetch a snapshot and hand its ``lastUpdateId`` to :meth:`start`, which returns the buffered diffs
+    to apply on top of it, or ``STALE`` for a snapshot older than the first buffered diff (fetch again).
     """
 
     def __init__(self, max_buffer: int = 10_000) -> None:
@@ -137,7 +132,11 @@ class DepthSequencer:
         self.buffer.clear()
         self._straddle_next = False
 
-    def offer(self, delta: BookDelta) -> Verdict:
+    def verify(self, book: OrderBook) -> bool:
+        """Binance has no checksum: a diff in sequence is the whole proof."""
+        return True
+
+    def judge(self, delta: BookDelta) -> Verdict:
         if self.last_id is None:
             self.buffer.append(delta)
             return Verdict.BUFFERED
@@ -164,33 +163,41 @@ class DepthSequencer:
         # The docs say "refetch if lastUpdateId < first U"; a snapshot at exactly U - 1 joins the stream
         # perfectly, so only one that leaves ids uncovered is refused.
         if buffer and snapshot_id + 1 < buffer[0].first_sequence:  # type: ignore[operator]
-            return Verdict.NEED_NEWER, []
+            return Verdict.STALE, []
         while buffer and buffer[0].sequence <= snapshot_id:  # type: ignore[operator]
             buffer.popleft()
         pending = list(buffer)
         buffer.clear()
         self.last_id = snapshot_id
         self._straddle_next = True
+        in_sequence = []
         for i, delta in enumerate(pending):
-            if self._check(delta) is Verdict.GAP:
+            verdict = self._check(delta)
+            if verdict is Verdict.GAP:
                 self.buffer.extend(pending[i + 1 :])
                 return Verdict.GAP, []
-        return Verdict.APPLY, pending
+            if verdict is Verdict.APPLY:  # a duplicate behind the last applied id is STALE: dropped
+                in_sequence.append(delta)
+        return Verdict.APPLY, in_sequence
 
 
-class BinanceAdapter(VenueAdapter):
+class BinanceAdapter(MarketAdapter):
     """Binance spot market data over ``/stream`` with live ``SUBSCRIBE`` messages."""
 
     name = "binance"
     default_endpoints = VenueEndpoints(ws="wss://stream.binance.com:9443", rest="https://api.binance.com")
 
-    def __init__(self, *args: Any, streams_per_connection: int = MAX_STREAMS_PER_CONNECTION, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, streams_per_connection: int = MAX_STREAMS_PER_CONNECTION,
+                 snapshot_limit: int = DEFAULT_SNAPSHOT_LIMIT, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not 0 < streams_per_connection <= MAX_STREAMS_PER_CONNECTION:
             raise ValueError(f"streams_per_connection must be 1..{MAX_STREAMS_PER_CONNECTION}")
+        if snapshot_limit not in SNAPSHOT_LIMITS:
+            raise ValueError(f"snapshot_limit must be one of {SNAPSHOT_LIMITS} (Binance's depth limits), "
+                             f"got {snapshot_limit!r}")
         self.streams_per_connection = streams_per_connection
+        self.snapshot_limit = snapshot_limit
         self._by_venue_symbol = {venue_symbol(s): s for s in self.symbols}
-        self._sequencers = {s: DepthSequencer() for s in self.symbols}
         self._fetching: dict[str, asyncio.Task[None]] = {}
         self._request_id = 0
 
@@ -211,9 +218,10 @@ class BinanceAdapter(VenueAdapter):
             self.connection_symbols[connections[-1].name] = symbols
         return connections
 
-    def _connection(self, index: int, streams: list[str], symbols: list[str]) -> Connection:
-        conn: Connection
+    def book_rule(self, symbol: str) -> DepthSequencer:
+        return DepthSequencer()
 
+    def _connection(self, index: int, streams: list[str], symbols: list[str]) -> Connection:
         async def subscribe(c: Connection) -> None:
             for start in range(0, len(streams), _SUBSCRIBE_CHUNK):
                 if start:
@@ -223,19 +231,8 @@ class BinanceAdapter(VenueAdapter):
                            "id": self._request_id}
                 await c.send(orjson.dumps(message).decode())
 
-        def on_disconnect() -> None:
-            for symbol in symbols:
-                self._unsync(symbol)
-
-        conn = Connection(
-            f"{self.endpoints.ws.rstrip('/')}/stream",
-            name=f"binance-{index}",
-            on_frame=lambda frame, receipt_ns: self.on_frame(frame, receipt_ns, conn),
-            on_connect=subscribe,
-            on_disconnect=on_disconnect,
-            options=self.options.connection,
-        )
-        return conn
+        return self.connection(f"{self.endpoints.ws.rstrip('/')}/stream", f"binance-{index}", on_connect=subscribe,
+                               on_disconnect=lambda: self.unsync_all(symbols))
 
     # -- frames -----------------------------------------------------------------------------------------------
 
@@ -251,7 +248,8 @@ class BinanceAdapter(VenueAdapter):
         kind = data.get("e")
         if kind == "depthUpdate":
             conn.stats.observe_lag(data["E"] * _MS, receipt_ns)
-            self._on_depth(parse_depth(data, symbol, receipt_ns))
+            delta = parse_depth(data, symbol, receipt_ns)
+            self.settle(symbol, self.rules[symbol].judge(delta), delta, conn)  # type: ignore[attr-defined]
         elif kind == "trade":
             conn.stats.observe_lag(data["E"] * _MS, receipt_ns)
             self.emit(parse_trade(data, symbol, receipt_ns))
@@ -268,34 +266,14 @@ class BinanceAdapter(VenueAdapter):
 
     # -- the local book ---------------------------------------------------------------------------------------
 
-    def _on_depth(self, delta: BookDelta) -> None:
-        symbol = delta.symbol
-        verdict = self._sequencers[symbol].offer(delta)
-        if verdict is Verdict.APPLY:
-            self._apply(delta)
-        elif verdict is Verdict.STALE:
-            self.sync[symbol].stale += 1
-        elif verdict is Verdict.GAP:
-            stats = self.sync[symbol]
-            stats.gaps += 1
-            stats.resyncs += 1
-            stats.synced = False
-            log.warning("binance %s: update ids skipped (book at %s, event U=%s): resyncing",
-                        symbol, stats.last_sequence, delta.first_sequence)
-            self._fetch_snapshot(symbol)
-        elif verdict is Verdict.BUFFERED:
-            self._fetch_snapshot(symbol)
+    def resync_book(self, symbol: str, conn: Connection | None) -> None:
+        """Fetch a REST snapshot (once at a time per symbol) while the diffs buffer behind it."""
+        if symbol not in self._fetching:
+            self._fetching[symbol] = self.spawn(self._sync_from_snapshot(symbol), f"binance-snapshot-{symbol}")
 
-    def _apply(self, delta: BookDelta) -> None:
-        self.books[delta.symbol].apply_delta(delta.bids, delta.asks, delta.sequence)
-        stats = self.sync[delta.symbol]
-        stats.deltas += 1
-        stats.last_sequence = delta.sequence
-        self.emit(delta)
-
-    def resync_book(self, symbol: str, conn: Connection) -> None:
+    def revive_book(self, symbol: str, conn: Connection) -> None:
         """A depth stream gone silent on a live socket: resubscribe it; its next diff brings a fresh snapshot."""
-        self._unsync(symbol)
+        self.unsync(symbol)
         stream = f"{venue_symbol(symbol).lower()}@depth@100ms"
 
         async def resubscribe() -> None:
@@ -310,16 +288,11 @@ class BinanceAdapter(VenueAdapter):
 
         self.spawn(resubscribe(), f"binance-resubscribe-{symbol}")
 
-    def _unsync(self, symbol: str) -> None:
-        self._sequencers[symbol].reset()
-        self.sync[symbol].synced = False
+    def unsync(self, symbol: str) -> None:
+        super().unsync(symbol)
         task = self._fetching.pop(symbol, None)
         if task is not None:
             task.cancel()
-
-    def _fetch_snapshot(self, symbol: str) -> None:
-        if symbol not in self._fetching:
-            self._fetching[symbol] = self.spawn(self._sync_from_snapshot(symbol), f"binance-snapshot-{symbol}")
 
     async def _sync_from_snapshot(self, symbol: str) -> None:
         backoff = Backoff(initial=0.1, cap=5.0)
@@ -327,16 +300,15 @@ class BinanceAdapter(VenueAdapter):
             while True:
                 snapshot = await self._get_snapshot(symbol)
                 if snapshot is not None:
-                    verdict, pending = self._sequencers[symbol].start(snapshot.sequence)  # type: ignore[arg-type]
+                    rule: DepthSequencer = self.rules[symbol]  # type: ignore[assignment]
+                    verdict, pending = rule.start(snapshot.sequence)  # type: ignore[arg-type]
                     if verdict is Verdict.APPLY:
-                        self._install(snapshot, pending)
+                        self.settle(symbol, Verdict.APPLY, snapshot, None)
+                        for delta in pending:
+                            self.settle(symbol, Verdict.APPLY, delta, None)
                         return
                     if verdict is Verdict.GAP:  # ids missing among the diffs buffered behind the snapshot
-                        stats = self.sync[symbol]
-                        stats.gaps += 1
-                        stats.resyncs += 1
-                        log.warning("binance %s: update ids skipped in the diffs buffered behind snapshot %s: "
-                                    "resyncing", symbol, snapshot.sequence)
+                        self.settle(symbol, verdict, None, None)  # counts it; this task is the resync already
                     else:
                         log.info("binance %s: snapshot %s does not join the stream (%s); fetching again",
                                  symbol, snapshot.sequence, verdict.value)
@@ -345,21 +317,10 @@ class BinanceAdapter(VenueAdapter):
             if self._fetching.get(symbol) is asyncio.current_task():
                 del self._fetching[symbol]
 
-    def _install(self, snapshot: BookSnapshot, pending: list[BookDelta]) -> None:
-        symbol = snapshot.symbol
-        self.books[symbol].apply_snapshot(snapshot.bids, snapshot.asks, snapshot.sequence)
-        stats = self.sync[symbol]
-        stats.snapshots += 1
-        stats.synced = True
-        stats.last_sequence = snapshot.sequence
-        self.emit(snapshot)
-        for delta in pending:
-            self._apply(delta)
-
     async def _get_snapshot(self, symbol: str) -> BookSnapshot | None:
         import httpx
 
-        params = {"symbol": venue_symbol(symbol), "limit": self.options.snapshot_limit}
+        params = {"symbol": venue_symbol(symbol), "limit": self.snapshot_limit}
         try:
             response = await self.rest_get("/api/v3/depth", params=params)
         except (httpx.HTTPError, OSError, TimeoutError, RestError) as exc:

@@ -14,11 +14,8 @@ Bybit also wants an application ``{"op":"ping"}`` (the docs recommend every 20 s
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
-from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,11 +23,11 @@ import orjson
 from websockets.exceptions import WebSocketException
 
 from ..book import OrderBook
-from ..connection import Connection
+from ..connection import Connection, KeepAlive
 from ..errors import LivefeedError
 from ..model import BookDelta, BookSnapshot, Side, Ticker, Trade
 from ..symbols import check_known
-from .base import MalformedFrame, VenueAdapter, VenueEndpoints, decode_object
+from .base import MalformedFrame, MarketAdapter, VenueEndpoints, Verdict, decode_object
 
 __all__ = [
     "BybitAdapter",
@@ -139,18 +136,12 @@ def listed_symbols(body: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-class Verdict(Enum):
-    """What to do with one book message."""
-
-    RESET = "reset"  # a snapshot: replace the book
-    APPLY = "apply"  # the next delta in sequence
-    STALE = "stale"  # a delta at or below the book's u: already covered, ignore
-    WAITING = "waiting"  # a delta while no snapshot is held (after a gap or reconnect): ignore until one comes
-    GAP = "gap"  # u skipped ahead: the book cannot be trusted, resubscribe for a new snapshot
-
-
 class UpdateSequencer:
-    """Bybit's book rule for one topic, without I/O: snapshots reset, each delta must carry the previous u + 1."""
+    """Bybit's book rule for one topic, without I/O: snapshots reset, each delta must carry the previous u + 1.
+
+    :meth:`judge` says ``APPLY`` (a snapshot, or the next delta), ``STALE`` (a delta at or below the book's ``u``,
+    or one while no snapshot is held after a gap or reconnect) or ``GAP`` (``u`` skipped ahead: resubscribe).
+    """
 
     def __init__(self) -> None:
         self.last_u: int | None = None
@@ -162,15 +153,17 @@ class UpdateSequencer:
     def reset(self) -> None:
         self.last_u = None
 
-    def offer(self, event: BookSnapshot | BookDelta) -> Verdict:
+    def verify(self, book: OrderBook) -> bool:
+        """Bybit sends no checksum: the ``u`` chain is the whole proof."""
+        return True
+
+    def judge(self, event: BookSnapshot | BookDelta) -> Verdict:
         u = event.sequence
         assert u is not None
-        if isinstance(event, BookSnapshot):
+        if type(event) is BookSnapshot:
             self.last_u = u
-            return Verdict.RESET
-        if self.last_u is None:
-            return Verdict.WAITING
-        if u <= self.last_u:
+            return Verdict.APPLY
+        if self.last_u is None or u <= self.last_u:
             return Verdict.STALE
         if u != self.last_u + 1:
             self.last_u = None
@@ -187,7 +180,7 @@ def spot_ws_url(base: str) -> str:
     return base
 
 
-class BybitAdapter(VenueAdapter):
+class BybitAdapter(MarketAdapter):
     """Bybit v5 public spot market data; books kept from pushed snapshots and ``u``-checked deltas."""
 
     name = "bybit"
@@ -199,11 +192,9 @@ class BybitAdapter(VenueAdapter):
         super().__init__(*args, **kwargs)
         self._names = {s: venue_symbol(s) for s in self.symbols}
         self._by_name = {n: s for s, n in self._names.items()}
-        self._sequencers = {s: UpdateSequencer() for s in self.symbols}
         self._tops = {s: OrderBook("bybit", s) for s in self.symbols}
         self._conn_of: dict[str, Connection] = {}
         self._resubscribing: set[str] = set()
-        self._heartbeats: dict[str, asyncio.Task[None]] = {}
         self._req_id = 0
         self.pongs = 0
 
@@ -227,55 +218,32 @@ class BybitAdapter(VenueAdapter):
             size += cost
         return [self._connection(i, topics) for i, topics in enumerate(groups)]
 
+    def book_rule(self, symbol: str) -> UpdateSequencer:
+        return UpdateSequencer()
+
     def _connection(self, index: int, topics: list[str]) -> Connection:
-        name = f"bybit-{index}"
         symbols = sorted({self._by_name[split_topic(t)[2]] for t in topics})
-        conn: Connection
 
         async def subscribe(c: Connection) -> None:
             for symbol in symbols:
                 self._conn_of[symbol] = c
-            self._start_heartbeat(name, c)
             for start in range(0, len(topics), MAX_ARGS_PER_REQUEST):
                 await self._send_op(c, "subscribe", topics[start : start + MAX_ARGS_PER_REQUEST])
 
-        def on_disconnect() -> None:
-            task = self._heartbeats.pop(name, None)
-            if task is not None:
-                task.cancel()
-            for symbol in symbols:
-                self._unsync(symbol)
+        # Bybit counts only application pings as activity; websockets' protocol pings are not enough.
+        keepalive = KeepAlive(lambda: self._op_message("ping"), self.heartbeat_interval)
+        return self.connection(spot_ws_url(self.endpoints.ws), f"bybit-{index}", on_connect=subscribe,
+                               on_disconnect=lambda: self.unsync_all(symbols), keepalive=keepalive)
 
-        conn = Connection(
-            spot_ws_url(self.endpoints.ws),
-            name=name,
-            on_frame=lambda frame, receipt_ns: self.on_frame(frame, receipt_ns, conn),
-            on_connect=subscribe,
-            on_disconnect=on_disconnect,
-            options=self.options.connection,
-        )
-        return conn
-
-    async def _send_op(self, conn: Connection, op: str, args: list[str] | None = None) -> None:
+    def _op_message(self, op: str, args: list[str] | None = None) -> str:
         self._req_id += 1
         message: dict[str, Any] = {"req_id": str(self._req_id), "op": op}
         if args is not None:
             message["args"] = args
-        await conn.send(orjson.dumps(message).decode())
+        return orjson.dumps(message).decode()
 
-    # -- keep-alive -------------------------------------------------------------------------------------------
-    def _start_heartbeat(self, name: str, conn: Connection) -> None:
-        old = self._heartbeats.pop(name, None)
-        if old is not None:
-            old.cancel()
-        self._heartbeats[name] = self.spawn(self._heartbeat(conn), f"{name}-heartbeat")
-
-    async def _heartbeat(self, conn: Connection) -> None:
-        """Bybit counts only application pings as activity; websockets' protocol pings are not enough."""
-        with contextlib.suppress(ConnectionError, WebSocketException):
-            while True:
-                await asyncio.sleep(self.heartbeat_interval)
-                await self._send_op(conn, "ping")
+    async def _send_op(self, conn: Connection, op: str, args: list[str] | None = None) -> None:
+        await conn.send(self._op_message(op, args))
 
     # -- frames -----------------------------------------------------------------------------------------------
     def on_frame(self, frame: str | bytes, receipt_ns: int, conn: Connection) -> None:
@@ -295,7 +263,8 @@ class BybitAdapter(VenueAdapter):
         elif kind == "orderbook" and depth == 1:
             self._on_top(parse_book(message, symbol, receipt_ns))
         elif kind == "orderbook":
-            self._on_book(parse_book(message, symbol, receipt_ns), topic)
+            event = parse_book(message, symbol, receipt_ns)
+            self.settle(symbol, self.rules[symbol].judge(event), event, conn)  # type: ignore[attr-defined]
         else:
             raise MalformedFrame(f"unexpected topic {topic!r}")
 
@@ -319,53 +288,26 @@ class BybitAdapter(VenueAdapter):
             self.emit(ticker)
 
     # -- the local book ---------------------------------------------------------------------------------------
-    def _on_book(self, event: BookSnapshot | BookDelta, topic: str) -> None:
-        symbol = event.symbol
-        stats = self.sync[symbol]
-        verdict = self._sequencers[symbol].offer(event)
-        if verdict is Verdict.RESET:
-            self.books[symbol].apply_snapshot(event.bids, event.asks, event.sequence)
-            stats.snapshots += 1
-            stats.synced = True
-            stats.last_sequence = event.sequence
-            self._resubscribing.discard(symbol)
-            self.emit(event)
-        elif verdict is Verdict.APPLY:
-            self.books[symbol].apply_delta(event.bids, event.asks, event.sequence)
-            stats.deltas += 1
-            stats.last_sequence = event.sequence
-            self.emit(event)
-        elif verdict is Verdict.STALE:
-            stats.stale += 1
-        elif verdict is Verdict.GAP:
-            stats.gaps += 1
-            stats.resyncs += 1
-            stats.synced = False
-            log.warning("bybit %s: u jumped from %s to %s: resubscribing %s", symbol, stats.last_sequence,
-                        event.sequence, topic)
-            self._resubscribe(symbol, topic)
+    def book_synced(self, symbol: str) -> None:
+        self._resubscribing.discard(symbol)
 
-    def _resubscribe(self, symbol: str, topic: str) -> None:
+    def resync_book(self, symbol: str, conn: Connection | None) -> None:
+        """Unsubscribe then subscribe the book topic on the socket that carries it (subscribed there, so it is
+        known): Bybit answers with a fresh snapshot."""
         conn = self._conn_of.get(symbol)
         if conn is None or symbol in self._resubscribing:
             return
         self._resubscribing.add(symbol)
-        self.spawn(self._resubscribe_topic(symbol, conn, topic), f"bybit-resubscribe-{symbol}")
+        self.spawn(self._resubscribe_topic(symbol, conn, f"orderbook.{self.book_depth}.{self._names[symbol]}"),
+                   f"bybit-resubscribe-{symbol}")
 
     async def _resubscribe_topic(self, symbol: str, conn: Connection, topic: str) -> None:
-        """Unsubscribe then subscribe on the same socket: Bybit answers a subscribe with a fresh snapshot."""
         try:
             await self._send_op(conn, "unsubscribe", [topic])
             await self._send_op(conn, "subscribe", [topic])
         except (ConnectionError, WebSocketException):
             self._resubscribing.discard(symbol)  # the reconnect's own subscribe brings the snapshot
 
-    def resync_book(self, symbol: str, conn: Connection) -> None:
-        """A silent book topic on a live socket: resubscribe it for a fresh snapshot."""
-        self._unsync(symbol)
-        self._resubscribe(symbol, f"orderbook.{self.book_depth}.{self._names[symbol]}")
-
-    def _unsync(self, symbol: str) -> None:
-        self._sequencers[symbol].reset()
+    def unsync(self, symbol: str) -> None:
+        super().unsync(symbol)
         self._resubscribing.discard(symbol)
-        self.sync[symbol].synced = False

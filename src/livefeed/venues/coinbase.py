@@ -20,22 +20,22 @@ import contextlib
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from enum import Enum
 from functools import lru_cache
 from typing import Any
 
 import orjson
 from websockets.exceptions import WebSocketException
 
+from ..book import OrderBook
 from ..connection import Connection
 from ..model import BookDelta, BookSnapshot, Level, Side, Ticker, Trade
 from ..symbols import check_known
-from .base import MalformedFrame, VenueAdapter, VenueEndpoints, decode_object
+from .base import MalformedFrame, MarketAdapter, VenueEndpoints, Verdict, decode_object
 
 __all__ = [
     "CoinbaseAdapter",
     "SequenceTracker",
-    "Verdict",
+    "SnapshotFirst",
     "MalformedFrame",
     "venue_symbol",
     "canonical_symbol",
@@ -192,16 +192,12 @@ def parse_tickers(message: Mapping[str, Any], receipt_ns: int) -> list[Ticker]:
 
 
 # -- the integrity rule -------------------------------------------------------------------------------------------
-class Verdict(Enum):
-    """What a frame's ``sequence_num`` says about the connection."""
-
-    IN_ORDER = "in_order"  # the next number: handle it
-    OUT_OF_ORDER = "out_of_order"  # lower than expected (late or duplicate): ignore it
-    GAP = "gap"  # numbers skipped: frames were lost, the books on this connection cannot be trusted
-
-
 class SequenceTracker:
-    """Coinbase's per-connection ``sequence_num`` rule, without I/O; :meth:`reset` on every (re)connect."""
+    """Coinbase's per-connection ``sequence_num`` rule, without I/O; :meth:`reset` on every (re)connect.
+
+    :meth:`judge` says ``APPLY`` (the next number: handle the frame), ``STALE`` (lower than expected: late or a
+    duplicate, ignore it) or ``GAP`` (numbers skipped: frames were lost, no book on this connection can be trusted).
+    """
 
     __slots__ = ("expected", "gaps", "out_of_order")
 
@@ -214,21 +210,45 @@ class SequenceTracker:
         """A new connection numbers its frames from 0 again."""
         self.expected = 0
 
-    def offer(self, sequence: int) -> Verdict:
+    def judge(self, sequence: int) -> Verdict:
         """Judge one frame's number; after a gap the count continues from it, so one loss is reported once."""
         if sequence == self.expected:
             self.expected = sequence + 1
-            return Verdict.IN_ORDER
+            return Verdict.APPLY
         if sequence < self.expected:
             self.out_of_order += 1
-            return Verdict.OUT_OF_ORDER
+            return Verdict.STALE
         self.gaps += 1
         self.expected = sequence + 1
         return Verdict.GAP
 
 
+class SnapshotFirst:
+    """Coinbase's per-book rule: the frames' ``sequence_num`` (:class:`SequenceTracker`) guards the connection, so a
+    book only needs its snapshot first: ``APPLY`` a snapshot, or an update once synced; ``STALE`` for an update in
+    flight before the resubscribe's snapshot (the snapshot supersedes it)."""
+
+    __slots__ = ("synced",)
+
+    def __init__(self) -> None:
+        self.synced = False
+
+    def reset(self) -> None:
+        self.synced = False
+
+    def judge(self, event: BookSnapshot | BookDelta) -> Verdict:
+        if type(event) is BookSnapshot:
+            self.synced = True
+            return Verdict.APPLY
+        return Verdict.APPLY if self.synced else Verdict.STALE
+
+    def verify(self, book: OrderBook) -> bool:
+        """Coinbase sends no checksum."""
+        return True
+
+
 # -- the adapter --------------------------------------------------------------------------------------------------
-class CoinbaseAdapter(VenueAdapter):
+class CoinbaseAdapter(MarketAdapter):
     """Coinbase Advanced Trade public market data over one WebSocket connection (all products on it)."""
 
     name = "coinbase"
@@ -247,22 +267,12 @@ class CoinbaseAdapter(VenueAdapter):
         listed = await self.list_symbols("/api/v3/brokerage/market/products", listed_products, what="products")
         check_known("coinbase", self.symbols, listed)
 
+    def book_rule(self, symbol: str) -> SnapshotFirst:
+        return SnapshotFirst()
+
     def build_connections(self) -> list[Connection]:
-        conn: Connection
-
-        def on_disconnect() -> None:
-            for symbol in self.symbols:
-                self.sync[symbol].synced = False
-
-        conn = Connection(
-            self.endpoints.ws.rstrip("/") or self.endpoints.ws,
-            name="coinbase-0",
-            on_frame=lambda frame, receipt_ns: self.on_frame(frame, receipt_ns, conn),
-            on_connect=self._subscribe,
-            on_disconnect=on_disconnect,
-            options=self.options.connection,
-        )
-        return [conn]
+        return [self.connection(self.endpoints.ws.rstrip("/") or self.endpoints.ws, "coinbase-0",
+                                on_connect=self._subscribe, on_disconnect=self.unsync_all)]
 
     def subscribe_messages(self) -> list[str]:
         """What to send after every connect: one message per channel, heartbeats always (keeps quiet feeds open)."""
@@ -275,8 +285,7 @@ class CoinbaseAdapter(VenueAdapter):
     async def _subscribe(self, conn: Connection) -> None:
         # Coinbase disconnects a client that has not subscribed within 5 s: send everything at once.
         self.tracker.reset()
-        for symbol in self.symbols:
-            self.sync[symbol].synced = False
+        self.unsync_all()
         for message in self.subscribe_messages():
             await conn.send(message)
 
@@ -286,17 +295,17 @@ class CoinbaseAdapter(VenueAdapter):
         if message.get("type") == "error":
             log.warning("coinbase: error from the exchange: %s", message.get("message", message))
             return
-        verdict = self.tracker.offer(message["sequence_num"])
-        if verdict is Verdict.OUT_OF_ORDER:
+        verdict = self.tracker.judge(message["sequence_num"])
+        if verdict is Verdict.STALE:
             self._count_stale(message)
             return
         if verdict is Verdict.GAP:
-            self._on_gap(conn, message["sequence_num"])
+            self._on_gap(conn)
         channel = message["channel"]
         if channel == "l2_data":
             conn.stats.observe_lag(parse_time(message["timestamp"]), receipt_ns)
             for event in parse_l2(message, receipt_ns):
-                self._on_book(event)
+                self._on_book(event, conn)
         elif channel == "market_trades":
             for trade in parse_trades(message, receipt_ns):
                 if trade.symbol in self.sync:
@@ -316,53 +325,45 @@ class CoinbaseAdapter(VenueAdapter):
                     stats.stale += 1
 
     # -- the local book ---------------------------------------------------------------------------------------
-    def _on_book(self, event: BookSnapshot | BookDelta) -> None:
-        stats = self.sync.get(event.symbol)
-        if stats is None:
+    def _on_book(self, event: BookSnapshot | BookDelta, conn: Connection) -> None:
+        rule: SnapshotFirst | None = self.rules.get(event.symbol)  # type: ignore[assignment]
+        if rule is None:
             raise MalformedFrame(f"l2_data for an unsubscribed product {event.symbol!r}")
-        book = self.books[event.symbol]
-        if isinstance(event, BookSnapshot):
-            book.apply_snapshot(event.bids, event.asks, event.sequence)
-            stats.snapshots += 1
-            stats.synced = True
-            self._book_synced.set()
-        elif stats.synced:
-            book.apply_delta(event.bids, event.asks, event.sequence)
-            stats.deltas += 1
-        else:
-            return  # updates in flight before the resubscribe's snapshot: the snapshot supersedes them
-        stats.last_sequence = event.sequence
-        self.emit(event)
+        self.settle(event.symbol, rule.judge(event), event, conn)
 
-    def _on_gap(self, conn: Connection, sequence: int) -> None:
-        log.warning("coinbase: sequence_num jumped to %d: frames lost, rebuilding the books", sequence)
+    def _on_gap(self, conn: Connection) -> None:
+        """Frames were lost on the connection: every book on it is suspect, one resubscribe rebuilds them all."""
         if "book" not in self.channels:
             return
         for symbol in self.symbols:
-            stats = self.sync[symbol]
-            stats.gaps += 1
-            stats.synced = False
-        if self._resubscribing is None or self._resubscribing.done():
-            self._resubscribing = self.spawn(self._resubscribe_book(conn), "coinbase-resubscribe")
+            self.rules[symbol].reset()
+            self.settle(symbol, Verdict.GAP, None, conn)
 
-    def resync_book(self, symbol: str, conn: Connection) -> None:
-        """A silent book on a live socket: resubscribe ``level2`` (Coinbase's only way to a fresh snapshot)."""
-        self.sync[symbol].synced = False
-        if self._resubscribing is None or self._resubscribing.done():
+    def book_synced(self, symbol: str) -> None:
+        self._book_synced.set()
+
+    def resync_book(self, symbol: str, conn: Connection | None) -> None:
+        """Resubscribe ``level2`` (Coinbase's only way to a fresh snapshot); one round at a time for all books."""
+        if conn is not None and (self._resubscribing is None or self._resubscribing.done()):
             self._resubscribing = self.spawn(self._resubscribe_book(conn), "coinbase-resubscribe")
 
     async def _resubscribe_book(self, conn: Connection) -> None:
         """Unsubscribe then subscribe ``level2`` on the same socket until every book has its fresh snapshot.
 
         Gaps while this runs need nothing more (the coming snapshot supersedes what was lost), unless the lost
-        frame was the snapshot itself: hence the timeout and another round. At most two messages per round keeps
-        well inside the 8 messages/s an unauthenticated client may send.
+        frame was the snapshot itself: hence the timeout and another round (each round after the first counts as
+        a resync of the books still waiting). At most two messages per round keeps well inside the 8 messages/s
+        an unauthenticated client may send.
         """
         products = [venue_symbol(s) for s in self.symbols]
+        first_round = True
         try:
             while conn.connected and not all(self.sync[s].synced for s in self.symbols):
-                for symbol in self.symbols:
-                    self.sync[symbol].resyncs += 1
+                if not first_round:
+                    for symbol in self.symbols:
+                        if not self.sync[symbol].synced:
+                            self.sync[symbol].resyncs += 1
+                first_round = False
                 self._book_synced.clear()
                 await conn.send(subscribe_message("level2", products, "unsubscribe"))
                 await conn.send(subscribe_message("level2", products))

@@ -12,28 +12,24 @@ parsers read Kraken's older array format, kept for the recorded 2021 captures.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from enum import Enum
 from typing import Any
 
 import orjson
 
 from ..book import OrderBook
-from ..connection import Connection
+from ..connection import Connection, KeepAlive
 from ..errors import LivefeedError
 from ..model import BookDelta, BookSnapshot, Level, Side, Ticker, Trade
 from ..symbols import check_known
-from .base import MalformedFrame, VenueAdapter, VenueEndpoints, decode_object
+from .base import MalformedFrame, MarketAdapter, VenueEndpoints, Verdict, decode_object
 
 __all__ = [
     "KrakenAdapter",
     "BookIntegrity",
-    "Verdict",
     "MalformedFrame",
     "BOOK_DEPTHS",
     "venue_symbol",
@@ -194,16 +190,9 @@ def truncate(book: OrderBook, depth: int) -> None:
 
 
 # -- the integrity rule --------------------------------------------------------------------------------------------
-class Verdict(Enum):
-    """What became of a book message."""
-
-    APPLIED = "applied"  # applied, and the checksum matched (or could not be checked: no precision known)
-    WAITING = "waiting"  # no snapshot since the last reset: an update for a book being rebuilt, dropped
-    MISMATCH = "mismatch"  # applied, but the checksum disagrees: the book is wrong, resubscribe
-
-
 class BookIntegrity:
-    """Kraken's book rule for one symbol, without I/O: apply, truncate to the depth, compare the CRC32.
+    """Kraken's book rule for one symbol, without I/O: :meth:`judge` refuses updates while no snapshot is held;
+    :meth:`verify` truncates the applied book to the subscribed depth and compares the CRC32.
 
     After a mismatch (or :meth:`reset`, e.g. on disconnect) updates are refused until the next snapshot, which
     the caller obtains by resubscribing.
@@ -216,22 +205,35 @@ class BookIntegrity:
         self.precision = precision
         self.synced = False
         self.checked = 0
+        self._checksum: int | None = None
+        """The checksum sent with the message judged ``APPLY`` and not yet verified."""
 
     def reset(self) -> None:
         self.synced = False
 
-    def on_snapshot(self, book: OrderBook, event: BookSnapshot, checksum: int | None) -> Verdict:
-        book.apply_snapshot(event.bids, event.asks)
-        truncate(book, self.depth)
-        self.synced = True
-        return self._verify(book, checksum)
+    def judge(self, event: BookSnapshot | BookDelta, checksum: int | None) -> Verdict:
+        """``APPLY`` a snapshot, or an update while the book is synced; ``STALE`` for an update while it is not
+        (a book being rebuilt: dropped)."""
+        if type(event) is BookSnapshot:
+            self.synced = True
+        elif not self.synced:
+            return Verdict.STALE
+        self._checksum = checksum
+        return Verdict.APPLY
 
-    def on_update(self, book: OrderBook, event: BookDelta, checksum: int | None) -> Verdict:
-        if not self.synced:
-            return Verdict.WAITING
-        book.apply_delta(event.bids, event.asks)
+    def verify(self, book: OrderBook) -> bool:
+        """Truncate to the depth (Kraken never deletes levels pushed out of scope), then check the CRC32; a book
+        whose pair precision is not known yet cannot be checked and passes."""
         truncate(book, self.depth)
-        return self._verify(book, checksum)
+        checksum, self._checksum = self._checksum, None
+        expected = self.expected(book) if checksum is not None else None
+        if expected is None:
+            return True
+        self.checked += 1
+        if expected != checksum:
+            self.synced = False
+            return False
+        return True
 
     def expected(self, book: OrderBook) -> int | None:
         """The checksum ``book`` should carry, or ``None`` while the pair's precision is unknown."""
@@ -239,16 +241,6 @@ class BookIntegrity:
             return None
         price_precision, qty_precision = self.precision
         return book_checksum(book.asks(CHECKSUM_LEVELS), book.bids(CHECKSUM_LEVELS), price_precision, qty_precision)
-
-    def _verify(self, book: OrderBook, checksum: int | None) -> Verdict:
-        expected = self.expected(book) if checksum is not None else None
-        if expected is None:
-            return Verdict.APPLIED
-        self.checked += 1
-        if expected != checksum:
-            self.synced = False
-            return Verdict.MISMATCH
-        return Verdict.APPLIED
 
 
 # -- parsing (v1, for the 2021 captures) ---------------------------------------------------------------------------
@@ -295,7 +287,7 @@ def _v1_time_ns(text: str) -> int:
 
 
 # -- the adapter ---------------------------------------------------------------------------------------------------
-class KrakenAdapter(VenueAdapter):
+class KrakenAdapter(MarketAdapter):
     """Kraken spot market data over WebSocket v2: one connection, one subscribe per channel for all symbols."""
 
     name = "kraken"
@@ -304,11 +296,19 @@ class KrakenAdapter(VenueAdapter):
     """Seconds between ``{"method": "ping"}`` messages (Kraken's app-level keep-alive)."""
 
     def __init__(self, *args: Any, depth: int = 10, **kwargs: Any) -> None:
+        if depth not in BOOK_DEPTHS:
+            raise ValueError(f"kraken book depth must be one of {BOOK_DEPTHS}, got {depth}")
+        self.depth = depth  # before the base builds the rules, which need it
         super().__init__(*args, **kwargs)
-        self.depth = depth
         self._by_venue_symbol = {venue_symbol(s): s for s in self.symbols}
-        self.integrity = {s: BookIntegrity(depth) for s in self.symbols}
         self._req_id = 0
+
+    @property
+    def integrity(self) -> dict[str, BookIntegrity]:
+        return self.rules  # type: ignore[return-value]
+
+    def book_rule(self, symbol: str) -> BookIntegrity:
+        return BookIntegrity(self.depth)
 
     async def validate(self) -> None:
         listed = await self.list_symbols("/0/public/AssetPairs", listed_symbols, what="pairs")
@@ -316,22 +316,11 @@ class KrakenAdapter(VenueAdapter):
         self._set_precisions(listed)
 
     def build_connections(self) -> list[Connection]:
-        conn: Connection
-
-        def on_disconnect() -> None:
-            for symbol in self.symbols:
-                self.integrity[symbol].reset()
-                self.sync[symbol].synced = False
-
-        conn = Connection(
-            self.endpoints.ws,
-            name="kraken-0",
-            on_frame=lambda frame, receipt_ns: self.on_frame(frame, receipt_ns, conn),
-            on_connect=self._subscribe_all,
-            on_disconnect=on_disconnect,
-            options=self.options.connection,
-        )
-        return [conn]
+        # App-level pings: the server's heartbeats only flow one way.
+        interval = self.app_ping_interval
+        keepalive = KeepAlive(lambda: self._request("ping"), interval) if interval else None
+        return [self.connection(self.endpoints.ws, "kraken-0", on_connect=self._subscribe_all,
+                                on_disconnect=self.unsync_all, keepalive=keepalive)]
 
     # -- requests ------------------------------------------------------------------------------------------------
     def _request(self, method: str, params: dict[str, Any] | None = None) -> str:
@@ -357,23 +346,11 @@ class KrakenAdapter(VenueAdapter):
         if "ticker" in self.channels:
             await conn.send(self._request("subscribe", {"channel": "ticker", "symbol": pairs,
                                                         "event_trigger": "bbo"}))
-        if self.app_ping_interval:
-            self.spawn(self._keep_alive(conn), "kraken-ping")
 
-    async def _keep_alive(self, conn: Connection) -> None:
-        """App-level pings while this session lasts; the server's heartbeats only flow one way."""
-        session = conn.stats.connects  # a reconnect starts its own pinger: this one ends with its session
-        with contextlib.suppress(ConnectionError):
-            while True:
-                await asyncio.sleep(self.app_ping_interval)
-                if not conn.connected or conn.stats.connects != session:
-                    return
-                await conn.send(self._request("ping"))
-
-    def resync_book(self, symbol: str, conn: Connection) -> None:
-        """A silent book on a live socket: resubscribe it for a fresh snapshot."""
-        self.integrity[symbol].reset()
-        self.spawn(self._resubscribe_book(conn, symbol), f"kraken-resync-{symbol}")
+    def resync_book(self, symbol: str, conn: Connection | None) -> None:
+        """Resubscribe the one book for a fresh snapshot on the same socket."""
+        if conn is not None:
+            self.spawn(self._resubscribe_book(conn, symbol), f"kraken-resync-{symbol}")
 
     async def _resubscribe_book(self, conn: Connection, symbol: str) -> None:
         """Rebuild one book on the same socket: unsubscribe, then subscribe again for a fresh snapshot."""
@@ -392,7 +369,8 @@ class KrakenAdapter(VenueAdapter):
             for event, checksum in parse_book(message, self._by_venue_symbol, receipt_ns):
                 if event.exchange_ts is not None:
                     conn.stats.observe_lag(event.exchange_ts, receipt_ns)
-                self._on_book(event, checksum, conn)
+                rule: BookIntegrity = self.rules[event.symbol]  # type: ignore[assignment]
+                self.settle(event.symbol, rule.judge(event, checksum), event, conn)
         elif channel == "trade":
             for trade in parse_trades(message, self._by_venue_symbol, receipt_ns):
                 conn.stats.observe_lag(trade.exchange_ts, receipt_ns)  # type: ignore[arg-type]
@@ -417,26 +395,3 @@ class KrakenAdapter(VenueAdapter):
         for symbol, integrity in self.integrity.items():
             if symbol in precisions:
                 integrity.precision = precisions[symbol]
-
-    # -- the local book ------------------------------------------------------------------------------------------
-    def _on_book(self, event: BookSnapshot | BookDelta, checksum: int | None, conn: Connection) -> None:
-        symbol = event.symbol
-        integrity, book, stats = self.integrity[symbol], self.books[symbol], self.sync[symbol]
-        if isinstance(event, BookSnapshot):
-            verdict = integrity.on_snapshot(book, event, checksum)
-            stats.snapshots += 1
-        else:
-            verdict = integrity.on_update(book, event, checksum)
-            if verdict is Verdict.WAITING:
-                stats.stale += 1
-                return
-            stats.deltas += 1
-        if verdict is Verdict.MISMATCH:
-            stats.checksum_failures += 1
-            stats.resyncs += 1
-            stats.synced = False
-            log.warning("kraken %s: checksum %s does not match the local book: resubscribing", symbol, checksum)
-            self.spawn(self._resubscribe_book(conn, symbol), f"kraken-resync-{symbol}")
-            return
-        stats.synced = True
-        self.emit(event)

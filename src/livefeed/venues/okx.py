@@ -13,31 +13,26 @@ server answers ``pong``.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import orjson
 from websockets.exceptions import WebSocketException
 
 from ..book import OrderBook
-from ..connection import Connection
+from ..connection import Connection, KeepAlive
 from ..errors import LivefeedError
 from ..model import BookDelta, BookSnapshot, Level, Side, Ticker, Trade
 from ..symbols import check_known
-from .base import MalformedFrame, VenueAdapter, VenueEndpoints, decode_object
+from .base import MalformedFrame, MarketAdapter, VenueEndpoints, Verdict, decode_object
 
 __all__ = [
     "OkxAdapter",
     "BookChecker",
     "BookMessage",
-    "Verdict",
     "MalformedFrame",
     "CHECKSUM_DEPTH",
     "venue_symbol",
@@ -180,22 +175,13 @@ def checksum(bids: Sequence[tuple[str, str]], asks: Sequence[tuple[str, str]]) -
 
 
 # -- the integrity rule -----------------------------------------------------------------------------------------
-class Verdict(Enum):
-    """What :class:`BookChecker` did with one ``books`` message."""
-
-    APPLIED = "applied"  # in sequence and the checksum (if any) matched
-    KEEPALIVE = "keepalive"  # an empty prevSeqId == seqId heartbeat: nothing changed
-    UNSYNCED = "unsynced"  # an update before any snapshot (e.g. in flight after a resubscribe): ignored
-    GAP = "gap"  # prevSeqId is not the last seqId: messages were lost, resubscribe
-    CHECKSUM = "checksum"  # the book after applying does not match the venue's checksum: resubscribe
-
-
 class BookChecker:
-    """OKX's book rule for one symbol, without I/O: it applies messages to an :class:`OrderBook` and judges them.
+    """OKX's book rule for one symbol, without I/O: :meth:`judge` checks the ``seqId`` chain before a message is
+    applied, :meth:`verify` the checksum after.
 
     The book stores floats, so the checker mirrors the venue's original price and size strings (float price ->
     strings) to rebuild the checksum input exactly; the float book gives the order of the best 25 levels.
-    After ``GAP`` or ``CHECKSUM`` it is unsynced until the next snapshot.
+    After ``GAP`` or a failed checksum it is unsynced until the next snapshot.
     """
 
     def __init__(self) -> None:
@@ -203,37 +189,49 @@ class BookChecker:
         self.last_seq: int | None = None
         self.checksums_verified = 0
         self._text: tuple[dict[float, tuple[str, str]], dict[float, tuple[str, str]]] = ({}, {})
+        self._pending: BookMessage | None = None
+        """The message judged ``APPLY`` and not yet verified."""
 
     def reset(self) -> None:
         self.synced = False
         self.last_seq = None
         self._text = ({}, {})
+        self._pending = None
 
-    def offer(self, message: BookMessage, book: OrderBook) -> Verdict:
+    def judge(self, message: BookMessage) -> Verdict:
+        """``APPLY`` a snapshot or the next update in the chain (its checksum is checked by :meth:`verify` once it
+        is applied); ``APPLY`` with nothing to apply for a keep-alive (``message.is_keepalive``); ``STALE`` for an
+        update before any snapshot (in flight after a resubscribe); ``GAP`` when ``prevSeqId`` is not the last
+        ``seqId``."""
         if message.is_snapshot:
-            return self._snapshot(message, book)
+            self._text = ({}, {})
+            self.synced = True
+            self.last_seq = message.seq_id
+            self._pending = message
+            return Verdict.APPLY
         if not self.synced:
-            return Verdict.UNSYNCED
+            return Verdict.STALE
         if message.prev_seq_id is not None and self.last_seq is not None and message.prev_seq_id != self.last_seq:
             self.reset()
             return Verdict.GAP
         if message.seq_id is not None:
             self.last_seq = message.seq_id  # may be lower than before after maintenance: the chain is what counts
-        if message.is_keepalive:
-            return Verdict.KEEPALIVE
-        bids, asks = message.float_levels()
-        book.apply_delta(bids, asks, message.seq_id)
-        self._mirror(message)
-        return self._verify(message, book)
+        self._pending = None if message.is_keepalive else message
+        return Verdict.APPLY
 
-    def _snapshot(self, message: BookMessage, book: OrderBook) -> Verdict:
-        bids, asks = message.float_levels()
-        book.apply_snapshot(bids, asks, message.seq_id)
-        self._text = ({}, {})
+    def verify(self, book: OrderBook) -> bool:
+        """Mirror the applied message's strings, then compare the book's checksum with the one OKX sent."""
+        message, self._pending = self._pending, None
+        if message is None:
+            return True
         self._mirror(message)
-        self.synced = True
-        self.last_seq = message.seq_id
-        return self._verify(message, book)
+        if message.checksum is None:
+            return True
+        if self.book_checksum(book) != message.checksum:
+            self.reset()
+            return False
+        self.checksums_verified += 1
+        return True
 
     def _mirror(self, message: BookMessage) -> None:
         for text, levels in zip(self._text, (message.bids, message.asks), strict=True):
@@ -242,15 +240,6 @@ class BookChecker:
                     text[float(price)] = (price, size)
                 else:
                     text.pop(float(price), None)
-
-    def _verify(self, message: BookMessage, book: OrderBook) -> Verdict:
-        if message.checksum is None:
-            return Verdict.APPLIED
-        if self.book_checksum(book) != message.checksum:
-            self.reset()
-            return Verdict.CHECKSUM
-        self.checksums_verified += 1
-        return Verdict.APPLIED
 
     def book_checksum(self, book: OrderBook) -> int:
         """The checksum of ``book``'s best 25 levels per side, in the venue's own strings."""
@@ -261,7 +250,7 @@ class BookChecker:
 
 
 # -- the adapter ------------------------------------------------------------------------------------------------
-class OkxAdapter(VenueAdapter):
+class OkxAdapter(MarketAdapter):
     """OKX v5 public market data on one WebSocket, subscribed with ``{"op": "subscribe", "args": [...]}``."""
 
     name = "okx"
@@ -272,9 +261,7 @@ class OkxAdapter(VenueAdapter):
         if not 0 < ping_after < 30:
             raise ValueError("ping_after must be between 0 and 30 s: OKX drops connections silent for 30 s")
         self.ping_after = ping_after
-        self.pings_sent = 0
         self._by_inst = {venue_symbol(s): s for s in self.symbols}
-        self._checkers = {s: BookChecker() for s in self.symbols}
         # Symbols whose ``books`` snapshot is awaited after a (re)subscribe -> whether OKX has acked it. An update
         # before the ack is in flight from the old subscription; one after it means the snapshot was lost.
         self._awaiting: dict[str, bool] = {}
@@ -285,12 +272,15 @@ class OkxAdapter(VenueAdapter):
                                          what="instruments")
         check_known("okx", self.symbols, listed)
 
-    def build_connections(self) -> list[Connection]:
-        conn: Connection
-        keepalive: list[asyncio.Task[None]] = []
+    @property
+    def pings_sent(self) -> int:
+        return sum(conn.stats.keepalives_sent for conn in self.connections)
 
+    def book_rule(self, symbol: str) -> BookChecker:
+        return BookChecker()
+
+    def build_connections(self) -> list[Connection]:
         async def on_connect(c: Connection) -> None:
-            keepalive.append(self.spawn(self._keep_alive(c), "okx-keepalive"))
             if "book" in self.channels:
                 self._awaiting = dict.fromkeys(self.symbols, False)
             args = subscription_args(self.symbols, self.channels)
@@ -299,36 +289,16 @@ class OkxAdapter(VenueAdapter):
                 await c.send(orjson.dumps({"op": "subscribe", "args": chunk}).decode())
 
         def on_disconnect() -> None:
-            while keepalive:
-                keepalive.pop().cancel()
-            for symbol in self.symbols:
-                self._unsync(symbol)
+            self.unsync_all()
             self._awaiting.clear()
 
-        conn = Connection(
-            self.endpoints.ws,
-            name="okx-0",
-            on_frame=lambda frame, receipt_ns: self.on_frame(frame, receipt_ns, conn),
-            on_connect=on_connect,
-            on_disconnect=on_disconnect,
-            options=self.options.connection,
-        )
-        return [conn]
-
-    async def _keep_alive(self, conn: Connection) -> None:
-        """Send ``ping`` whenever nothing has arrived for ``ping_after`` s, so OKX's 30 s idle rule never fires."""
-        while True:
-            wait_ns = int(self.ping_after * 1e9)
-            idle = time.time_ns() - conn.stats.last_message_ns
-            if idle >= wait_ns:
-                with contextlib.suppress(ConnectionError, OSError, WebSocketException):
-                    await conn.send("ping")
-                    self.pings_sent += 1
-                idle = 0
-            await asyncio.sleep((wait_ns - idle) / 1e9)
+        # ``ping`` whenever nothing has arrived for ``ping_after`` s, so OKX's 30 s idle rule never fires.
+        keepalive = KeepAlive(lambda: "ping", self.ping_after, when_idle=True)
+        return [self.connection(self.endpoints.ws, "okx-0", on_connect=on_connect, on_disconnect=on_disconnect,
+                                keepalive=keepalive)]
 
     # -- frames -----------------------------------------------------------------------------------------------
-    def on_frame(self, frame: str | bytes, receipt_ns: int, conn: Connection | None = None) -> None:
+    def on_frame(self, frame: str | bytes, receipt_ns: int, conn: Connection) -> None:
         if frame in ("pong", b"pong"):
             return
         message = decode_object(frame)
@@ -343,7 +313,7 @@ class OkxAdapter(VenueAdapter):
             raise MalformedFrame(f"frame for an unsubscribed instrument: {str(arg)[:120]}")
         channel = arg.get("channel")
         for item in data:
-            if conn is not None and "ts" in item:
+            if "ts" in item:
                 conn.stats.observe_lag(int(item["ts"]) * _MS, receipt_ns)
             if channel == "books":
                 self._on_book(parse_book(message.get("action", ""), item), symbol, receipt_ns, conn)
@@ -368,50 +338,22 @@ class OkxAdapter(VenueAdapter):
             raise MalformedFrame(f"unknown event {event!r}")
 
     # -- the local book ---------------------------------------------------------------------------------------
-    def _on_book(self, message: BookMessage, symbol: str, receipt_ns: int, conn: Connection | None) -> None:
-        verdict = self._checkers[symbol].offer(message, self.books[symbol])
-        stats = self.sync[symbol]
-        if verdict is Verdict.APPLIED:
-            if message.is_snapshot:
-                stats.snapshots += 1
-                stats.synced = True
-                self._awaiting.pop(symbol, None)
-                self._ignored[symbol] = 0
-            else:
-                stats.deltas += 1
-            stats.last_sequence = message.seq_id
-            self.emit(message.to_event(symbol, receipt_ns))
-        elif verdict is Verdict.KEEPALIVE:
-            stats.last_sequence = message.seq_id
-        elif verdict is Verdict.UNSYNCED:
-            stats.stale += 1
+    def _on_book(self, message: BookMessage, symbol: str, receipt_ns: int, conn: Connection) -> None:
+        rule: BookChecker = self.rules[symbol]  # type: ignore[assignment]
+        verdict = rule.judge(message)
+        event = None if message.is_keepalive and verdict is Verdict.APPLY else message.to_event(symbol, receipt_ns)
+        if self.settle(symbol, verdict, event, conn) is Verdict.STALE:
             self._ignored[symbol] += 1
             # Subscribed and acked but no snapshot (e.g. it was garbled), or no ack after many updates: ask again.
             if self._awaiting.get(symbol, True) or self._ignored[symbol] > _MAX_IGNORED:
-                stats.resyncs += 1
-                self._resubscribe(symbol, conn)
-        else:
-            if verdict is Verdict.GAP:
-                stats.gaps += 1
-                log.warning("okx %s: prevSeqId %s does not follow seqId %s: resubscribing",
-                            symbol, message.prev_seq_id, stats.last_sequence)
-            else:
-                stats.checksum_failures += 1
-                log.warning("okx %s: checksum mismatch at seqId %s: resubscribing", symbol, message.seq_id)
-            stats.resyncs += 1
-            stats.synced = False
-            self._resubscribe(symbol, conn)
+                self.sync[symbol].resyncs += 1
+                self.resync_book(symbol, conn)
 
-    def resync_book(self, symbol: str, conn: Connection) -> None:
-        """A silent ``books`` channel on a live socket: resubscribe it for a fresh snapshot."""
-        self._unsync(symbol)
-        self._resubscribe(symbol, conn)
+    def book_synced(self, symbol: str) -> None:
+        self._awaiting.pop(symbol, None)
+        self._ignored[symbol] = 0
 
-    def _unsync(self, symbol: str) -> None:
-        self._checkers[symbol].reset()
-        self.sync[symbol].synced = False
-
-    def _resubscribe(self, symbol: str, conn: Connection | None) -> None:
+    def resync_book(self, symbol: str, conn: Connection | None) -> None:
         """Unsubscribe and subscribe the one ``books`` channel: OKX answers with a fresh snapshot."""
         if conn is None:
             return
