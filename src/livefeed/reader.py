@@ -2,9 +2,10 @@
 
 The :class:`~livefeed.sinks.redis.RedisSink` of a capture or feed process appends every event to
 ``<prefix>:<kind>:<venue>:<symbol>`` streams; this reader follows them with ``XREAD BLOCK`` on the shared
-background loop and rebuilds the same rolling frames (``trades``, ``top_of_book``, ``tickers``) and order books
-a local :class:`~livefeed.Feed` has, so notebook code and plots work unchanged. Several publishing workers
-(``livefeed capture --workers N``) combine here: each symbol's stream has one writer.
+background loop and rebuilds the same rolling frames (one :class:`~livefeed.frameset.FrameSet`: ``trades``,
+``top_of_book``, ``tickers`` and those the venues' adapters declare) and order books a local :class:`~livefeed.Feed`
+has, so notebook code and plots work unchanged. Several publishing workers (``livefeed capture --workers N``)
+combine here: each symbol's stream has one writer.
 """
 
 from __future__ import annotations
@@ -19,17 +20,11 @@ from redis.exceptions import RedisError
 
 from .book import OrderBook
 from .connection import Backoff
-from .feed import parse_subscription
+from .errors import LivefeedError
+from .feed import VENUES, adapter_class, parse_subscription
 from .frames import RollingFrame
-from .market_rows import (
-    TICKER_COLUMNS,
-    TOP_OF_BOOK_COLUMNS,
-    TRADE_COLUMNS,
-    TopOfBookRecorder,
-    ticker_row,
-    trade_row,
-)
-from .model import BookDelta, BookSnapshot, Event, Ticker, Trade
+from .frameset import FrameSet
+from .model import BookDelta, BookSnapshot, Event
 from .redact import redact_text, redact_url
 from .runtime import LoopThread
 from .sinks.redis import DEFAULT_PREFIX, MalformedMessage, decode_event
@@ -61,6 +56,10 @@ def from_redis(
 class RedisFeed:
     """A read-only feed fed by Redis Streams: ``.trades``, ``.top_of_book``, ``.tickers``, ``.book(venue, sym)``.
 
+    ``.frames`` holds the same frames a :class:`~livefeed.Feed` of the same venues has, adapter-declared ones
+    included (also as ``.<name>``): those of the subscribed venues, or (``subscriptions=None``) of each venue as
+    its first stream is discovered.
+
     Counters: ``events_read``; ``malformed`` (entries that are not a livefeed message of the schema, with a known
     venue and a canonical symbol: logged, rate-limited, and skipped); ``errors`` (failed Redis round trips, retried
     with capped backoff for as long as Redis is away); ``last_error``.
@@ -87,22 +86,34 @@ class RedisFeed:
         self.prefix = prefix
         self.block_ms = block_ms
         self.retry_initial, self.retry_cap = retry_initial, retry_cap
-        self.trades = RollingFrame(TRADE_COLUMNS, capacity)
-        self.top_of_book = RollingFrame(TOP_OF_BOOK_COLUMNS, capacity)
-        self.tickers = RollingFrame(TICKER_COLUMNS, capacity)
-        self.frames = {"trades": self.trades, "top_of_book": self.top_of_book, "tickers": self.tickers}
+        self._books: dict[tuple[str, str], OrderBook] = {}
+        venues = [] if self.subscriptions is None else list(dict.fromkeys(s.venue for s in self.subscriptions))
+        self._frameset = FrameSet(capacity, (adapter_class(venue) for venue in venues), books=self._books)
+        self._declared = set(venues)
+        self.trades, self.top_of_book, self.tickers = (self._frameset.trades, self._frameset.top_of_book,
+                                                       self._frameset.tickers)
         self.events_read = 0
         self.errors = 0
         self.malformed = 0
         self.last_error = ""
-        self._books: dict[tuple[str, str], OrderBook] = {}
-        self._top_recorder = TopOfBookRecorder(self.top_of_book)
         self._offsets: dict[str, str] = {}
         self._initial_offset = "0" if from_start else "$"
         self._callbacks: list[Callable[[Event], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._runner: LoopThread | None = None
+
+    def __getattr__(self, name: str) -> RollingFrame:
+        # Frames declared by adapters (e.g. ``.blocks`` for Ethereum) read like the built-in ones, as on a Feed.
+        frameset = self.__dict__.get("_frameset")
+        if frameset is not None and name in frameset.frames:
+            return frameset.frames[name]  # type: ignore[no-any-return]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def frames(self) -> dict[str, RollingFrame]:
+        """Every rolling frame by name, as ``Feed.frames``."""
+        return self._frameset.frames
 
     def __repr__(self) -> str:
         state = "running" if self._task is not None else "stopped"
@@ -172,6 +183,17 @@ class RedisFeed:
             keys = [k.decode() async for k in client.scan_iter(match=f"{self.prefix}:*", _type="stream")]
         for key in keys:
             self._offsets.setdefault(key, self._initial_offset)
+            await self._declare(key.rpartition(":")[0].rpartition(":")[2])
+
+    async def _declare(self, venue: str) -> None:
+        """Add the frames ``venue``'s adapter declares, the first time one of its streams is seen."""
+        if venue in self._declared or venue not in VENUES:
+            return
+        self._declared.add(venue)
+        try:  # an adapter module may be heavy to import (web3 for eth): not on the loop
+            self._frameset.declare(await asyncio.to_thread(adapter_class, venue))
+        except (LivefeedError, ValueError) as exc:
+            log.warning("redis reader: no frames for venue %r: %s", venue, exc)
 
     async def _follow(self) -> None:
         backoff = Backoff(initial=self.retry_initial, cap=self.retry_cap)
@@ -227,27 +249,22 @@ class RedisFeed:
     def _dispatch(self, event: Any) -> None:
         self.events_read += 1
         cls = type(event)
-        if cls is Trade:
-            self.trades.append(trade_row(event))
-        elif cls is Ticker:
-            self.tickers.append(ticker_row(event))
-        elif cls is BookSnapshot or cls is BookDelta:
-            self._on_book(event)
+        if cls is BookSnapshot or cls is BookDelta:
+            self._apply_book(event)
+        self._frameset.route(event)
         for callback in self._callbacks:
             try:
                 callback(event)
             except Exception:
                 log.exception("callback %r failed", callback)
 
-    def _on_book(self, event: BookSnapshot | BookDelta) -> None:
+    def _apply_book(self, event: BookSnapshot | BookDelta) -> None:
+        """Keep this reader's copy of the book (the frame set then records its top, as a Feed's does)."""
         key = (event.venue, event.symbol)
         book = self._books.get(key)
         if isinstance(event, BookSnapshot):
             if book is None:
                 book = self._books[key] = OrderBook(*key)
             book.apply_snapshot(event.bids, event.asks, event.sequence)
-        elif book is None:
-            return  # joined mid-stream: the book starts at the next snapshot
-        else:
+        elif book is not None:  # else joined mid-stream: the book starts at the next snapshot
             book.apply_delta(event.bids, event.asks, event.sequence)
-        self._top_recorder.record(event, book)
