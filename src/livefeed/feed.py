@@ -26,7 +26,6 @@ import difflib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -47,10 +46,12 @@ from .feed_config import check_capacity, check_event_queue_size, check_venue_opt
 from .frames import RollingFrame
 from .frameset import TICKER_COLUMNS, TOP_OF_BOOK_COLUMNS, TRADE_COLUMNS, FrameSet
 from .model import Event
+from .registry import VENUES, Subscription, adapter_class, parse_subscription
 from .runtime import LoopThread
 from .sinks import Sink
+from .source import Source, SourceOptions, VenueEndpoints
 from .symbols import canonical
-from .venues import CHANNELS, VENUES, AdapterOptions, VenueAdapter, VenueEndpoints, adapter_class
+from .venues.base import CHANNELS, MarketAdapter
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,28 +63,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _CLOSED = object()
-
-
-@dataclass(slots=True, frozen=True)
-class Subscription:
-    venue: str
-    symbol: str
-
-    def __str__(self) -> str:
-        return f"{self.venue}:{self.symbol}"
-
-
-def parse_subscription(text: str) -> Subscription:
-    """``"binance:BTC-USDT"`` -> ``Subscription("binance", "BTC-USDT")``, with a clear error for anything else."""
-    if not isinstance(text, str) or ":" not in text:
-        raise UnknownVenueError(f"subscription {text!r} must look like 'venue:BASE-QUOTE', e.g. 'binance:BTC-USDT'")
-    venue, _, symbol = text.partition(":")
-    venue = venue.strip().lower()
-    if venue not in VENUES:
-        matches = difflib.get_close_matches(venue, VENUES, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(m) for m in matches)}?" if matches else ""
-        raise UnknownVenueError(f"unknown venue {venue!r} in {text!r}; livefeed knows {sorted(VENUES)}.{hint}")
-    return Subscription(venue, adapter_class(venue).normalize_target(symbol))
 
 
 def _check_channels(channels: Iterable[str]) -> list[str]:
@@ -166,7 +145,7 @@ class Feed:
             connection = dataclasses.replace(connection, tap=capture.tap)
             self.raw_capture = capture
             sinks = [*sinks, capture]
-        self._adapter_options = AdapterOptions(connection=connection)
+        self._adapter_options = SourceOptions(connection=connection)
         self.connection_options = connection
         """The effective :class:`~livefeed.connection.ConnectionOptions` of every connection of this feed."""
         venue_options = dict(venue_options or {})
@@ -193,7 +172,7 @@ class Feed:
         self._callbacks: list[Callable[[Event], None]] = []
         self._callback_watch = CallbackWatch()
         self._stopping = False
-        self._adapters: list[VenueAdapter] = []
+        self._adapters: list[Source] = []
         self._books: dict[tuple[str, str], OrderBook] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -318,7 +297,7 @@ class Feed:
                                  return_exceptions=True)
             raise
         self._adapters = adapters
-        self._books = {(a.name, s): book for a in adapters for s, book in a.books.items()}
+        self._books = {(a.name, s): book for a in self._markets() for s, book in a.books.items()}
         self._frameset.use_books(self._books)
         self._loop = asyncio.get_running_loop()
         self._tasks = [asyncio.create_task(a.run(), name=f"livefeed-{a.name}") for a in adapters]
@@ -445,12 +424,13 @@ class Feed:
         adapters = [a for a in self._adapters if a.name == venue]
         if not self.running or not adapters:
             return {"state": "stopped", "books": {}}
-        states = [str(conn.stats.state) for a in adapters for conn in a.connections]
+        states = [str(stats.state) for a in adapters for stats in a.connection_stats()]
         order = ("failed", "closed", "backoff", "connecting", "new", "connected", "live")
         worst = min(states, key=lambda st: order.index(st) if st in order else 0) if states else "connecting"
         if worst == "backoff":
             worst = "reconnecting"
-        books = {symbol: bool(getattr(sync, "synced", True)) for a in adapters for symbol, sync in a.sync.items()}
+        markets = [a for a in adapters if isinstance(a, MarketAdapter)]
+        books = {symbol: sync.synced for a in markets for symbol, sync in a.sync.items()}
         return {"state": worst, "books": books}
 
     def remove_callback(self, callback: Callable[[Event], None]) -> None:
@@ -459,15 +439,20 @@ class Feed:
             self._callbacks.remove(callback)
 
     @property
-    def sources(self) -> tuple[VenueAdapter, ...]:
-        """The venue sources (one adapter per venue: ``.name``, ``.connections``, ``.sync``) of the current run,
-        or of the last one once stopped; empty before the first start. For reading: they change on the feed's loop."""
+    def sources(self) -> tuple[Source, ...]:
+        """The sources (one per venue: ``.name``, ``.connection_stats()``; market venues also ``.connections``,
+        ``.sync``, ``.books``) of the current run, or of the last one once stopped; empty before the first start.
+        For reading: they change on the feed's loop."""
         return tuple(self._adapters)
+
+    def _markets(self) -> list[MarketAdapter]:
+        return [a for a in self._adapters if isinstance(a, MarketAdapter)]
 
     @property
     def connections(self) -> tuple[Connection, ...]:
-        """Every connection of every source (see :attr:`sources`), each with ``.connected`` and ``.stats``."""
-        return tuple(conn for adapter in self._adapters for conn in adapter.connections)
+        """Every WebSocket connection of the market venues (see :attr:`sources`), each with ``.connected`` and
+        ``.stats``; a chain source's subscription loop reports through ``connection_stats()`` instead."""
+        return tuple(conn for adapter in self._markets() for conn in adapter.connections)
 
     @property
     def ended_sources(self) -> tuple[str, ...]:
@@ -493,11 +478,13 @@ class Feed:
         rows = []
         now = time.time_ns()
         for adapter in self._adapters:
-            for conn in adapter.connections:
-                symbols = adapter.connection_symbols.get(conn.stats.name, adapter.sync)
-                gaps = sum(adapter.sync[s].gaps for s in symbols)
-                resyncs = sum(adapter.sync[s].resyncs for s in symbols)
-                row = conn.stats.as_row()
+            sync = adapter.sync if isinstance(adapter, MarketAdapter) else {}
+            carried = adapter.connection_symbols if isinstance(adapter, MarketAdapter) else {}
+            for conn_stats in adapter.connection_stats():
+                symbols = carried.get(conn_stats.name, sync)
+                gaps = sum(sync[s].gaps for s in symbols)
+                resyncs = sum(sync[s].resyncs for s in symbols)
+                row = conn_stats.as_row()
                 last = row.pop("last_message_ns")
                 row["venue"] = adapter.name
                 row["last_message"] = pd.Timestamp(last, tz="UTC") if last else pd.NaT
@@ -521,7 +508,7 @@ class Feed:
         """One row per book: synced, snapshots, deltas applied, stale events, gaps, resyncs, last update id."""
         import pandas as pd
 
-        rows = [s.as_row() for adapter in self._adapters for s in adapter.sync.values()]
+        rows = [s.as_row() for adapter in self._markets() for s in adapter.sync.values()]
         return pd.DataFrame(rows)
 
     def export(self, directory: str | Path, format: str = "parquet") -> dict[str, Path]:
