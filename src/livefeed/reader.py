@@ -21,11 +21,11 @@ from redis.exceptions import RedisError
 from .book import OrderBook
 from .connection import Backoff
 from .errors import LivefeedError
-from .feed import VENUES, adapter_class, parse_subscription
 from .frames import RollingFrame
 from .frameset import FrameSet
 from .model import BookDelta, BookSnapshot, Event
 from .redact import redact_text, redact_url
+from .registry import VENUES, adapter_class, parse_subscription
 from .runtime import LoopThread
 from .sinks.redis import DEFAULT_PREFIX, MalformedMessage, decode_event
 
