@@ -19,7 +19,7 @@ import numpy as np
 import psutil
 
 from livefeed import ConnectionOptions, Feed
-from livefeed.capture import CaptureConfig, run_capture
+from livefeed.capture_workers import CaptureConfig, run_capture
 from livefeed.venues.binance import BinanceAdapter
 
 PORT = 18790

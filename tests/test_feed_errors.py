@@ -17,7 +17,7 @@ from livefeed.feed import TRADE_COLUMNS
 from livefeed.frames import MAX_CAPACITY, RollingFrame
 from livefeed.replay import CaptureReplay
 from livefeed.sim import BinanceSim
-from livefeed.sinks.raw import MAX_LINE
+from livefeed.sinks.raw_capture import MAX_LINE
 
 
 def test_unknown_venue_suggests_close_match() -> None:

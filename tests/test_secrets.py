@@ -23,7 +23,7 @@ from livefeed import Feed, LivefeedError
 from livefeed.chain.devnode.anvil import Anvil
 from livefeed.redact import redact_text, redact_url
 from livefeed.sim import SIMULATORS
-from livefeed.sinks.raw import read_capture
+from livefeed.sinks.raw_capture import read_capture
 
 from .chain.conftest import anvil_binary
 from .conftest import FAST, synced, until

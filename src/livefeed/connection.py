@@ -146,7 +146,8 @@ class ConnectionOptions:
     """Resync a book that had no update for this long while its connection is up (None: off). Catches a
     subscription that went silent on a live socket; a quiet market triggers it too, so set it generously."""
     tap: FrameTap | None = None
-    """Called with every raw frame before the venue parses it (see :mod:`livefeed.sinks.raw`); must not block."""
+    """Called with every raw frame before the venue parses it (see :mod:`livefeed.sinks.raw_capture`); must not
+    block."""
 
     def __post_init__(self) -> None:
         """Refuse settings that can never work (``stale_after=0`` would be a reconnect storm)."""

@@ -101,7 +101,7 @@ class Feed:
     venue_options:
         per venue, settings its adapter takes, e.g. ``{"kraken": {"depth": 25}, "okx": {"ping_after": 15}}``.
     raw_capture:
-        a directory (or a :class:`~livefeed.sinks.raw.RawCapture`) to record every raw frame and REST body into,
+        a directory (or a :class:`~livefeed.sinks.raw_capture.RawCapture`) to record every raw frame and REST body into,
         for ``livefeed replay``.
     """
 
@@ -137,9 +137,10 @@ class Feed:
         event_queue_size = check_event_queue_size(event_queue_size)
         connection = connection_options(connection)
         self.raw_capture = None
-        """The :class:`~livefeed.sinks.raw.RawCapture` recording every raw frame, when ``raw_capture`` is given."""
+        """The :class:`~livefeed.sinks.raw_capture.RawCapture` recording every raw frame, when ``raw_capture`` is
+        given."""
         if raw_capture is not None:
-            from .sinks.raw import RawCapture
+            from .sinks.raw_capture import RawCapture
 
             capture = raw_capture if isinstance(raw_capture, RawCapture) else RawCapture(raw_capture)
             connection = dataclasses.replace(connection, tap=capture.tap)

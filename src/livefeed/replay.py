@@ -1,4 +1,4 @@
-"""Serve a raw capture (:mod:`livefeed.sinks.raw`) again, so the real adapters rebuild the same books.
+"""Serve a raw capture (:mod:`livefeed.sinks.raw_capture`) again, so the real adapters rebuild the same books.
 
 One loopback port answers both sides the way the venue did: WebSocket clients receive the captured frames of one
 captured connection each (assigned in the order the captured connections first spoke, to clients in the order
@@ -33,7 +33,7 @@ from websockets.http11 import Request, Response
 
 from .errors import CaptureFormatError
 from .sim.base import LoopbackServer
-from .sinks.raw import RawRecord, read_capture
+from .sinks.raw_capture import RawRecord, read_capture
 
 __all__ = ["CaptureReplay", "ReplayStream", "checked_records"]
 

@@ -12,7 +12,7 @@ from livefeed import BookDelta, BookSnapshot, ConnectionOptions, Feed
 from livefeed.model import Event
 from livefeed.replay import CaptureReplay
 from livefeed.sim import BinanceSim
-from livefeed.sinks.raw import RawCapture, read_capture
+from livefeed.sinks.raw_capture import RawCapture, read_capture
 
 from ..conftest import until
 

@@ -86,7 +86,7 @@ def _checked_subscriptions(args: argparse.Namespace, endpoints: dict[str, str]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..capture import CaptureConfig, CaptureCounts, run_capture
+    from ..capture_workers import CaptureConfig, CaptureCounts, run_capture
     from ..connection import redact_url
 
     if not args.to and not args.redis:

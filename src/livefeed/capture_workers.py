@@ -131,7 +131,7 @@ def capture_worker(config: CaptureConfig, index: int, stop_event: Any, counters:
         asyncio.run(_capture(config, index, stop_event.is_set, report, started))
     except Exception as exc:  # every failure becomes one line for the parent
         if config.verbose:
-            logging.getLogger("livefeed.capture").exception("worker %d failed", index)
+            logging.getLogger(__name__).exception("worker %d failed", index)
         reason = str(exc) if isinstance(exc, LivefeedError) else f"{type(exc).__name__}: {exc}"
         errors.put(f"worker {index} ({', '.join(config.subscriptions)}): {' '.join(reason.split())}")
         raise SystemExit(1) from None
