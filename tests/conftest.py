@@ -46,6 +46,10 @@ async def until(feed: Feed, predicate: Callable[[], bool], timeout: float = 20.0
 FAST = ConnectionOptions(stale_after=1.0, backoff_initial=0.05, backoff_cap=0.2, ping_interval=None)
 """Recovery settings for fault tests: a stall is noticed in 1 s and reconnects retry within 0.2 s."""
 
+STEADY = ConnectionOptions(stale_after=2.0, backoff_initial=0.05, backoff_cap=0.2)
+"""Settings for tests that inject no stall: quick reconnects, and a silence of 2 s (not 1 s, so a loaded machine's
+pause is not taken for a stall) counts as a dead connection."""
+
 
 def synced(feed: Feed) -> bool:
     """Every book of the feed is synced and has applied at least one update since its snapshot."""

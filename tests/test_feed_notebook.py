@@ -7,15 +7,14 @@ import asyncio
 import threading
 from collections.abc import Iterator
 
+import pandas as pd
 import pytest
 
-from livefeed import BookDelta, ConnectionOptions, Feed
+from livefeed import BookDelta, Feed
 from livefeed.runtime import LoopThread
 from livefeed.sim import BinanceSim
 
-from .conftest import sim_on_own_thread
-
-FAST = ConnectionOptions(stale_after=2.0, backoff_initial=0.05, backoff_cap=0.2)
+from .conftest import STEADY, sim_on_own_thread
 
 
 @pytest.fixture
@@ -31,7 +30,7 @@ def livefeed_threads() -> list[str]:
 def test_start_returns_and_stop_leaves_nothing_running(sim: BinanceSim) -> None:
     for _cycle in range(2):
         feed = Feed(["binance:BTC-USDT", "binance:ETH-USDT"], channels=["trades", "book"],
-                    endpoints={"binance": sim}, connection=FAST)
+                    endpoints={"binance": sim}, connection=STEADY)
         books_ready = threading.Event()
         seen: set[str] = set()
 
@@ -64,11 +63,20 @@ def test_start_returns_and_stop_leaves_nothing_running(sim: BinanceSim) -> None:
 
 
 def test_data_stays_readable_after_stop(sim: BinanceSim) -> None:
-    feed = Feed("binance:BTC-USDT", channels=["book"], endpoints={"binance": sim}, connection=FAST)
+    feed = Feed("binance:BTC-USDT", channels=["book"], endpoints={"binance": sim}, connection=STEADY)
     got = threading.Event()
     feed.add_callback(lambda e: got.set() if isinstance(e, BookDelta) else None)
     feed.start()
     assert got.wait(20)
     feed.stop()
-    assert len(feed.top_of_book.to_pandas()) > 0
-    assert feed.book("binance", "BTC-USDT").best_bid is not None
+    top = feed.top_of_book.to_pandas()
+    book = feed.book("binance", "BTC-USDT")
+    assert book.best_bid is not None and book.best_ask is not None
+    last = top.iloc[-1]
+    # the frame's last row is the book's top as it stopped: the two are read from the same stopped state
+    assert (last.bid_price, last.bid_size, last.ask_price, last.ask_size) == (*book.best_bid, *book.best_ask)
+    assert set(top["venue"].astype(str)) == {"binance"} and set(top["symbol"].astype(str)) == {"BTC-USDT"}
+    assert (top["bid_price"] < top["ask_price"]).all()
+    assert top["receipt_ts"].is_monotonic_increasing
+    assert pd.isna(top["ts"].iloc[0])  # the first top comes from the REST snapshot, which carries no exchange time
+    assert top["ts"].iloc[1:].notna().all() and top["ts"].iloc[1:].is_monotonic_increasing
