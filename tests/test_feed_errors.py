@@ -18,6 +18,7 @@ from livefeed.frames import MAX_CAPACITY, RollingFrame
 from livefeed.replay import CaptureReplay
 from livefeed.sim import BinanceSim
 from livefeed.sinks.raw_capture import MAX_LINE
+from livefeed.venues.rest import RestError
 
 
 def test_unknown_venue_suggests_close_match() -> None:
@@ -66,9 +67,12 @@ async def test_unknown_symbol_is_reported_with_close_matches_on_start() -> None:
 
 async def test_unreachable_venue_fails_clearly() -> None:
     feed = Feed(["binance:BTC-USDT"], endpoints={"binance": "http://127.0.0.1:9"})
-    with pytest.raises(Exception, match="could not list symbols"):
+    # the reason in parentheses is the HTTP client's, whatever it says for a refused connection
+    with pytest.raises(RestError, match=r"^binance: could not list symbols from http://127\.0\.0\.1:9/api/… \(.+\); "
+                       r"check the network or point endpoints=\{'binance': \.\.\.\} at a simulator$"):
         async with feed:
             pass
+    assert not feed.running
 
 
 # -- configuration mistakes fail at Feed(...), saying what is allowed -------------------------------------------
