@@ -135,6 +135,7 @@ class FrameSet:
             BookDelta: self.recorder.record,
         }
         """Event type -> what appends its rows (:meth:`route` in one look-up; the feed inlines that look-up)."""
+        self._built_in = dict(self.routes)
         for frames in declared:
             self.declare(frames)
 
@@ -164,11 +165,14 @@ class FrameSet:
         return list(added)
 
     def _fan_out(self, event_type: type) -> Route:
-        targets = self._targets[event_type]
-        if len(targets) == 1:
+        """One route for every frame an event type fills (a built-in one first, e.g. a declared frame of trades)."""
+        built_in, targets = self._built_in.get(event_type), self._targets[event_type]
+        if built_in is None and len(targets) == 1:
             return _appender(*targets[0])
 
         def route(event: Any) -> None:
+            if built_in is not None:
+                built_in(event)
             for frame, row in targets:
                 frame.append(row(event))
 
