@@ -183,10 +183,19 @@ def test_tickers() -> None:
     assert (real.bid_price, real.ask_price, real.sequence) == (65083.66, 65083.67, 6)
 
 
-@pytest.mark.parametrize("frame", [DOC_HEARTBEAT, REAL_HEARTBEAT, REAL_SUBSCRIPTIONS])
-def test_heartbeats_and_acks_pass_the_envelope_check(frame: str) -> None:
+@pytest.mark.parametrize(("frame", "channel", "sequence"), [
+    (DOC_HEARTBEAT, "heartbeats", 0), (REAL_HEARTBEAT, "heartbeats", 35), (REAL_SUBSCRIPTIONS, "subscriptions", 26),
+])
+def test_heartbeats_and_acks_count_in_the_sequence_and_emit_nothing(frame: str, channel: str, sequence: int) -> None:
+    """They pass the envelope check with their number, and the connection's sequence counts them like any frame
+    (a heartbeat in the right place is what keeps the next book update from looking like a gap)."""
     message = parse_message(frame)
-    assert isinstance(message["sequence_num"], int)
+    assert (message["channel"], message["sequence_num"]) == (channel, sequence)
+    events: list[object] = []
+    adapter = CoinbaseAdapter(["BTC-USD"], ["book"], events.append)
+    adapter.tracker.expected = sequence
+    adapter.on_frame(frame, 0, FakeConnection())  # type: ignore[arg-type]
+    assert events == [] and adapter.tracker.expected == sequence + 1 and adapter.tracker.gaps == 0
 
 
 @pytest.mark.parametrize("frame", ['{"channel":"ticker"', "[1,2]", '{"channel":"ticker","events":[]}'])
