@@ -31,8 +31,6 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 """Host header values ``/metrics`` answers by default (any port): a page from another site that rebinds its DNS
 name to 127.0.0.1 still sends its own name, so it is refused."""
 
-_CHAIN_VENUE = "eth"  # chain events carry no venue: they all come from the ``eth`` source
-
 LAG_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -55,10 +53,10 @@ class FeedCollector(Collector):
     def observe(self, event: Any) -> None:
         """Per event (feed loop): count it and record its exchange-to-receipt lag.
 
-        Market events carry venue, symbol and exchange time; chain events (blocks, transfers, ...) carry none of
-        them and are counted under ``venue="eth"`` (a transfer's token symbol as ``symbol``), without lag.
+        Market events carry venue, symbol and exchange time; chain events (blocks, transfers, ...) carry
+        ``venue="eth"``, a token symbol where they have one, and the block's time as exchange time.
         """
-        venue = getattr(event, "venue", _CHAIN_VENUE)
+        venue = event.venue
         symbol = getattr(event, "symbol", "")
         key = (venue, symbol)
         kind = (venue, symbol, type(event).__name__)

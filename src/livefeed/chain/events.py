@@ -10,19 +10,34 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
 from ..source import FrameSpec
 
 __all__ = [
-    "Block", "Transfer", "Swap", "PendingTx", "ChainLog", "Flow", "FRAMES", "retracted", "canonical", "net_flow",
+    "ChainEvent", "Block", "Transfer", "Swap", "PendingTx", "ChainLog", "Flow", "FRAMES", "retracted", "canonical",
+    "net_flow",
 ]
 
 
+class ChainEvent:
+    """What chain events share with market events: ``venue`` (``"eth"``), ``receipt_ts``, and ``exchange_ts``, the
+    block's own time where one is known (none for a pending transaction), so metrics and sinks need no special case.
+    """
+
+    __slots__ = ()
+    venue: ClassVar[str] = "eth"
+    receipt_ts: int
+
+    @property
+    def exchange_ts(self) -> int | None:
+        return getattr(self, "timestamp", None)
+
+
 @dataclass(slots=True, frozen=True)
-class Block:
+class Block(ChainEvent):
     """A block header (``newHeads``) plus its transaction count."""
 
     number: int
@@ -38,7 +53,7 @@ class Block:
 
 
 @dataclass(slots=True, frozen=True)
-class Transfer:
+class Transfer(ChainEvent):
     """An ERC-20 ``Transfer`` (value scaled by ``decimals()``) or an ERC-721 one (``token_id`` set, value 1)."""
 
     token: str
@@ -58,7 +73,7 @@ class Transfer:
 
 
 @dataclass(slots=True, frozen=True)
-class Swap:
+class Swap(ChainEvent):
     """A Uniswap V2 or V3 ``Swap``. Amounts are signed from the pool's side (positive = into the pool), scaled by
     each token's decimals; ``price`` is token1 per token0 (V2: the trade's own rate, V3: from ``sqrt_price_x96``)."""
 
@@ -84,7 +99,7 @@ class Swap:
 
 
 @dataclass(slots=True, frozen=True)
-class PendingTx:
+class PendingTx(ChainEvent):
     """A transaction hash entering the node's pool; sender/to/value/nonce are set when the node sends full txs."""
 
     hash: str
@@ -96,7 +111,7 @@ class PendingTx:
 
 
 @dataclass(slots=True, frozen=True)
-class ChainLog:
+class ChainLog(ChainEvent):
     """Any event decoded from the ABI given in a ``logs:<address>:<event>`` target."""
 
     address: str
@@ -112,7 +127,7 @@ class ChainLog:
 
 
 @dataclass(slots=True, frozen=True)
-class Flow:
+class Flow(ChainEvent):
     """One side of a token transfer: ``amount`` enters (+) or leaves (-) ``address``. A retraction negates it."""
 
     token: str
