@@ -122,18 +122,19 @@ async def test_malformed_frames_are_counted_not_fatal(feed: Feed, sim: OkxSim) -
 
 async def test_text_ping_keeps_a_quiet_connection_open() -> None:
     """With no market data at all, only the adapter's ``ping`` frames keep OKX's idle rule from closing it."""
-    async with OkxSim(symbols=["BTC-USDT"], autostep=False, idle_timeout=0.3) as sim:
+    # a ping every 0.1 s against a 1 s idle limit: only a 0.9 s stall of a loaded machine could close it
+    async with OkxSim(symbols=["BTC-USDT"], autostep=False, idle_timeout=1.0) as sim:
         adapter = OkxAdapter(
             ["BTC-USDT"], ["book"], lambda _event: None, endpoints=VenueEndpoints(sim.ws_url, sim.rest_url),
-            options=AdapterOptions(connection=ConnectionOptions(stale_after=5.0, ping_interval=None)), ping_after=0.05,
+            options=AdapterOptions(connection=ConnectionOptions(stale_after=5.0, ping_interval=None)), ping_after=0.1,
         )
         task = asyncio.create_task(adapter.run())
         try:
             await sim.wait_for_connections(1)
             session = sim.sessions[0]
-            async with asyncio.timeout(5):
-                while session.pings < 12:  # 12 pings at 0.05 s span twice the 0.3 s idle limit
-                    await asyncio.sleep(0.05)
+            async with asyncio.timeout(20):  # the condition: pings spanning 2.5 idle limits, checked each 0.1 s
+                while session.pings < 25:
+                    await asyncio.sleep(0.1)
             assert session.open and sim.fault_counts["idle_close"] == 0
             assert adapter.connections[0].stats.connects == 1 and adapter.sync["BTC-USDT"].snapshots == 1
         finally:
