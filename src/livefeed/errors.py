@@ -54,3 +54,12 @@ class CaptureFormatError(LivefeedError, ValueError):
 
 class UnsafePartitionError(LivefeedError, ValueError):
     """An export partition value (venue, symbol) is not a plain name and could write outside the target."""
+
+
+class MissingExtraError(LivefeedError, ImportError):
+    """A feature whose optional dependency is not installed; the message names the extra to install."""
+
+    @classmethod
+    def of(cls, feature: str, package: str, extra: str) -> MissingExtraError:
+        return cls(f"{feature} needs the {package!r} package, which is not installed: "
+                   f"pip install 'livefeed[{extra}]' (or 'livefeed[all]')")

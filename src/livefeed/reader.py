@@ -15,12 +15,9 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
 from .book import OrderBook
 from .connection import Backoff
-from .errors import LivefeedError
+from .errors import LivefeedError, MissingExtraError
 from .frames import RollingFrame
 from .frameset import FrameSet
 from .model import BookDelta, BookSnapshot, Event
@@ -28,6 +25,12 @@ from .redact import redact_text, redact_url
 from .registry import VENUES, adapter_class, parse_subscription
 from .runtime import LoopThread
 from .sinks.redis import DEFAULT_PREFIX, MalformedMessage, decode_event
+
+try:
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+except ImportError as exc:  # an optional dependency: the [redis] extra
+    raise MissingExtraError.of("livefeed.from_redis", "redis", "redis") from exc
 
 __all__ = ["RedisFeed", "from_redis"]
 

@@ -13,12 +13,16 @@ import contextlib
 import logging
 from collections import deque
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-
 from ..connection import Backoff
+from ..errors import MissingExtraError
 from ..model import Event
 from .redis import encode_event, event_kind
+
+try:
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaError
+except ImportError as exc:  # an optional dependency: the [kafka] extra
+    raise MissingExtraError.of("The Kafka sink (livefeed.sinks.kafka)", "aiokafka", "kafka") from exc
 
 __all__ = ["KafkaSink"]
 

@@ -26,16 +26,21 @@ from collections import deque
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
 from ..connection import Backoff
+from ..errors import MissingExtraError
 from ..model import BookDelta, BookSnapshot, Event, Side, Ticker, Trade
 from ..redact import redact_text, redact_url
+from ..registry import VENUES
 from ..symbols import canonical
-from ..venues import VENUES
+
+try:
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import RedisError
+except ImportError as exc:  # an optional dependency: the [redis] extra
+    raise MissingExtraError.of("The Redis sink (livefeed.sinks.redis)", "redis", "redis") from exc
 
 __all__ = ["RedisSink", "encode_event", "decode_event", "event_kind", "DEFAULT_PREFIX", "MalformedMessage"]
 
