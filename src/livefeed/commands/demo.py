@@ -18,14 +18,13 @@ from typing import Any
 from ..errors import LivefeedError
 from ..feed import Feed
 from ..model import Event, Trade
+from ..registry import MARKET_VENUES
 from ..symbols import canonical
-from ..venues import VENUES
 from .arguments import interval, non_negative_seconds, port, writable_directory
 
 __all__ = ["add_parser", "run", "MARKET_VENUES", "default_subscriptions"]
 
 FAULTS = ("drop", "stall", "gap", "malformed", "refuse", "slow")
-MARKET_VENUES = ("binance", "coinbase", "kraken", "bybit", "okx")
 _USD_VENUES = {"coinbase", "kraken"}  # quote in USD; the others in USDT
 
 
@@ -285,5 +284,3 @@ async def _show(feed: Feed, trade_counts: Counter[tuple[str, str]], stop: asynci
     return (f"summary: {last_messages} messages in {wall:.1f}s = {last_messages / wall:.0f} msgs/s; "
             f"process CPU {cpu:.1f}s ({100 * cpu / wall:.0f}% of one core, simulators included)")
 
-
-assert set(MARKET_VENUES) <= set(VENUES)
