@@ -33,11 +33,16 @@ async def venue_feed(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str,
 
 async def test_refused_connections_back_off_then_recover(venue_feed: tuple[str, Any, Feed]) -> None:
     venue, sim, feed = venue_feed
-    sim.refuse_connections(0.5)
+    sim.refuse_connections(600)  # until ended below: no wall-clock window that a loaded machine could miss
     sim.drop_connections()
-    await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect after refusals")
-    assert sim.fault_counts["refuse_connections"] >= 1
+    conn = feed.connections[0]
+    async with asyncio.timeout(20):  # two refused attempts: it backed off and tried again
+        while sim.fault_counts["refuse_connections"] < 2:
+            await conn.wait_state_change()
     assert "503" in feed.stats()["last_error"].iloc[0]
+    assert stat(feed, "connects") == 1
+    sim.refuse_connections(0)
+    await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect after refusals")
     await assert_books_exact(feed, sim, venue, SYMBOLS[venue])
 
 
