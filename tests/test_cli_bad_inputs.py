@@ -151,7 +151,12 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "sim-main-symbols": ("sim-main", ["--symbols", "BTCUSDT"]),
     "sim-main-interval-zero": ("sim-main", ["--interval", "0"]),
     "sim-main-levels-zero": ("sim-main", ["--levels", "0"]),
+    "sim-main-levels-below-the-market-minimum": ("sim-main", ["--levels", "9"]),
     "sim-main-host-unknown": ("sim-main", ["--host", "no-such-host.invalid", "--port", "0"]),
+    "sim-main-venue-unknown": ("sim-main", ["--venue", "ftx"]),
+    "sim-main-venue-one-unknown": ("sim-main", ["--venue", "okx", "binance.us"]),
+    "sim-main-venue-missing": ("sim-main", ["--venue"]),
+    "sim-main-second-venue-host-unknown": ("sim-main", ["--venue", "all", "--host", "no-such-host.invalid"]),
     # replay
     "replay-missing-path": ("cli", ["replay", "{tmp}/missing"]),
     "replay-empty-directory": ("cli", ["replay", "{tmp}/empty"]),

@@ -4,7 +4,6 @@ is in the files, which ``livefeed replay`` then serves; a worker's failure is on
 
 from __future__ import annotations
 
-import argparse
 import ast
 import asyncio
 import os
@@ -16,13 +15,14 @@ from pathlib import Path
 import pytest
 
 from livefeed import ConnectionOptions, Feed
-from livefeed.capture import shard
+from livefeed.capture_workers import shard
 from livefeed.cli import main
-from livefeed.commands.sim import _simulators
+from livefeed.commands.sim import simulators
 from livefeed.reader import RedisFeed
 from livefeed.replay import CaptureReplay
-from livefeed.sim import BinanceSim
-from livefeed.sinks.raw import read_capture
+from livefeed.sim import SIMULATORS, BinanceSim
+from livefeed.sim.__main__ import _parse as parse_sim_main
+from livefeed.sinks.raw_capture import read_capture
 
 from ..conftest import synced, until
 from .conftest import RedisServer, free_port
@@ -106,7 +106,7 @@ def test_capture_rejects_bad_input_before_starting(capsys: pytest.CaptureFixture
 
 
 def test_sim_interval_reaches_every_venue() -> None:
-    sims = _simulators(argparse.Namespace(symbols=["BTC-USDT"], seed=1, interval=0.05, port=0))
+    sims = simulators(SIMULATORS, ["BTC-USDT"], seed=1, interval=0.05)
     assert [venue for venue, _ in sims] == ["binance", "coinbase", "kraken", "bybit", "okx"]
     assert {venue: sim.interval for venue, sim in sims} == dict.fromkeys(["binance", "coinbase", "kraken", "bybit",
                                                                           "okx"], 0.05)
@@ -137,6 +137,50 @@ async def test_the_endpoints_line_of_livefeed_sim_works_for_every_venue() -> Non
     finally:
         proc.send_signal(signal.SIGINT)
         await proc.wait()
+
+
+def test_python_m_livefeed_sim_takes_venues_by_name_or_all() -> None:
+    assert parse_sim_main([]).venue == ["binance"]
+    assert parse_sim_main(["--venue", "OKX", "kraken", "okx"]).venue == ["okx", "kraken", "okx"]
+    assert parse_sim_main(["--venue", "all"]).venue == ["all"]
+    sims = simulators(["okx", "kraken", "okx"], ["BTC-USDT"], seed=3, interval=0.05, levels=12)
+    assert [(venue, type(sim).__name__) for venue, sim in sims] == [("okx", "OkxSim"), ("kraken", "KrakenSim")]
+    assert all(len(m.snapshot(100)["bids"]) == 12 for _, sim in sims for m in sim.markets.values())
+
+
+async def read_endpoints(proc: asyncio.subprocess.Process, deadline: float = 60) -> tuple[list[str], dict]:
+    """The lines a simulator process prints up to and including its ``endpoints=`` line, and that line parsed."""
+    assert proc.stdout is not None and proc.stderr is not None
+    lines: list[str] = []
+    async with asyncio.timeout(deadline):
+        while not (line := (await proc.stdout.readline()).decode()).startswith("endpoints="):
+            assert line, "the simulator exited: " + (await proc.stderr.read()).decode()
+            lines.append(line)
+    return lines, ast.literal_eval(line.split("=", 1)[1].split("  (Ctrl-C")[0])
+
+
+async def test_python_m_livefeed_sim_runs_the_venues_asked_for_and_a_feed_gets_their_data() -> None:
+    """``--venue okx kraken``: OKX on ``--port``, Kraken on a free port, nothing else; a Feed pointed at the printed
+    endpoints syncs both books and receives trades."""
+    okx_port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "livefeed.sim", "--venue", "okx", "kraken", "--port", str(okx_port), "--interval",
+        "0.02", "--symbols", "BTC-USDT", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        lines, endpoints = await read_endpoints(proc)
+        assert list(endpoints) == ["okx", "kraken"], lines
+        assert endpoints["okx"]["rest"] == f"http://127.0.0.1:{okx_port}"
+        assert [line.split(":")[0] for line in lines[1:]] == ["okx", "kraken"]
+        feed = Feed(["okx:BTC-USDT", "kraken:BTC-USDT"], channels=["book", "trades"], endpoints=endpoints,
+                    connection=ConnectionOptions(backoff_initial=0.05, backoff_cap=0.5))
+        async with feed:
+            await until(feed, lambda: synced(feed) and set(feed.trades.to_pandas()["venue"]) == {"okx", "kraken"},
+                        timeout=60, what="both books synced and trades from both venues")
+            assert int(feed.stats()["reconnects"].sum()) == 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = await proc.communicate()
+    assert proc.returncode == 0 and "Traceback" not in err.decode(), err.decode()
 
 
 async def test_the_summary_counts_events_redis_never_got(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""Eleven minutes recorded from Binance, replayed through the simulator's replay server and the real adapter:
-every diff applies with no gap, and the rebuilt book agrees with every bookTicker matched by update id."""
+"""Eleven minutes recorded from Binance, converted to a raw capture and replayed by ``CaptureReplay`` through the real
+adapter: every diff applies with no gap, and the rebuilt book agrees with every bookTicker matched by update id."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import gzip
 import orjson
 
 from livefeed import BookDelta, Feed
-from livefeed.sim import BinanceReplay
+from livefeed.replay import CaptureReplay
+from livefeed.sim.binance_recording import recording_to_capture
 
 from ..conftest import recorded, until
 
@@ -38,7 +39,7 @@ async def test_recorded_session_rebuilds_the_book_exactly() -> None:
     last_u = diffs[-1][1]
 
     top_after: dict[int, tuple[float, float]] = {}
-    async with BinanceReplay(path) as replay:
+    async with CaptureReplay(recording_to_capture(path)) as replay:
         feed = Feed(["binance:BTC-USDT"], channels=["trades", "book", "ticker"], endpoints={"binance": replay})
 
         def record(event: object) -> None:

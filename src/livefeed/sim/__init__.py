@@ -1,9 +1,9 @@
-"""Protocol-faithful local exchanges: seeded simulators of Binance, Coinbase, Kraken, Bybit and OKX, and a replay
-server for real Binance captures.
+"""Protocol-faithful local exchanges: seeded simulators of Binance, Coinbase, Kraken, Bybit and OKX.
 
 Each serves REST and WebSocket on one loopback port with its venue's URLs, payloads, sequence numbers, checksums
 and limits, so the real adapters run against them unchanged in tests, the demo and the benchmarks.
-``SIMULATORS`` maps a venue name to its simulator class.
+``SIMULATORS`` maps a venue name to its simulator class. A real Binance recording is served by
+:class:`~livefeed.replay.CaptureReplay` after ``binance_recording.recording_to_capture``.
 
 The markets look like markets: every simulator with the same ``seed`` quotes one fair price per base asset (a
 pure function of seed, asset and time, so separate processes agree), each venue with its own latency, noise and
@@ -20,7 +20,6 @@ from .faults import FAULT_NAMES
 from .kraken import KrakenSim
 from .market import DEFAULT_SPECS, BookTicker, MarketSim, Step, SymbolSpec, TradePrint, spec_for
 from .okx import OkxSim
-from .replay import BinanceReplay
 
 SIMULATORS: dict[str, type[SimServer]] = {
     "binance": BinanceSim,
@@ -41,7 +40,6 @@ __all__ = [
     "OkxSim",
     "DEFAULT_SPECS",
     "FAULT_NAMES",
-    "BinanceReplay",
     "BinanceSim",
     "BookTicker",
     "MarketSim",

@@ -16,17 +16,37 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, Self
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
+import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from ..hooks import SIM_CREATED
-from . import wire
 from .faults import Faults
 
-__all__ = ["LoopbackServer", "SimServer", "SimSession", "MarketClock"]
+__all__ = ["LoopbackServer", "SimServer", "SimSession", "MarketClock", "json_response", "query_params"]
+
+
+def json_response(status: int, body: object, extra_headers: dict[str, str] | None = None) -> Response:
+    """A plain HTTP response for ``process_request``; ``Connection: close`` since the socket closes after it."""
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    headers = Headers(
+        {
+            "Content-Type": "application/json;charset=UTF-8",
+            "Content-Length": str(len(raw)),
+            "Connection": "close",
+            **(extra_headers or {}),
+        }
+    )
+    return Response(status, http.HTTPStatus(status).phrase, headers, raw)
+
+
+def query_params(path: str) -> dict[str, str]:
+    """The query of a request path as ``{name: last value}`` (what the REST handlers read)."""
+    return {k: v[-1] for k, v in parse_qs(urlsplit(path).query, keep_blank_values=True).items()}
 
 
 class SimSession:
@@ -300,7 +320,7 @@ class SimServer(LoopbackServer):
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
         if self.is_rest(path):
-            response = self.handle_rest(path, wire.query_params(request.path))
+            response = self.handle_rest(path, query_params(request.path))
             self.rest_requests[path] += 1
             self._notify()
             response.headers["Date"] = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())

@@ -3,7 +3,10 @@
 Adapters connect to it exactly as to Binance (same paths, payloads, replies, limits and id numbering), so the
 whole local-book procedure (buffer diffs, REST snapshot, ``U``/``u`` checks, resync on a gap) runs for real in
 tests, the demo and the benchmarks. The market is ``MarketSim``; this module only keeps the clock, fans steps
-out as stream frames and answers REST.
+out as stream frames, answers REST, and holds ``BinanceSession``: one client's subscriptions and Binance's control
+messages (``SUBSCRIBE`` / ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` / ``SET_PROPERTY`` / ``GET_PROPERTY``, the
+combined-stream envelope, 5 incoming messages per second, 1024 streams per connection). Payloads are
+``binance_wire``'s.
 """
 
 from __future__ import annotations
@@ -13,25 +16,132 @@ import time
 from collections.abc import Callable, Iterable
 
 import orjson
+from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Response
 
-from . import wire
-from .base import MarketClock
+from . import binance_wire
+from .base import MarketClock, SimServer, SimSession, json_response
 from .fair import opening_time_ms
+from .faults import Faults
 from .market import MarketSim, Step, spec_for
-from .server import BinanceServer
-from .session import Session
 
-__all__ = ["BinanceSim"]
+__all__ = ["BinanceSim", "BinanceSession", "MAX_MESSAGES_PER_SECOND"]
+
+MAX_MESSAGES_PER_SECOND = 5
+_METHODS = "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`"
 
 
-class BinanceSim(MarketClock, BinanceServer):
+class BinanceSession(SimSession):
+    """A Binance client: the streams it follows and whether it wants the combined envelope."""
+
+    max_messages_per_second = MAX_MESSAGES_PER_SECOND
+
+    def __init__(
+        self,
+        ws: ServerConnection,
+        combined: bool,
+        streams: list[str],
+        faults: Faults,
+        queue_size: int,
+        on_subscribe: Callable[[BinanceSession], None] | None = None,
+    ) -> None:
+        super().__init__(ws, faults, queue_size)
+        self.combined = combined
+        self.subscriptions: dict[str, binance_wire.StreamName] = {}
+        for name in streams:
+            parsed = binance_wire.parse_stream(name)
+            if parsed is not None:
+                self.subscriptions[name] = parsed
+        self._on_subscribe = on_subscribe
+
+    def send_stream(self, stream: str, payload: bytes) -> None:
+        """Queue one stream event, wrapped in the combined envelope if this session is combined."""
+        if self.combined:
+            payload = b'{"stream":"' + stream.encode() + b'","data":' + payload + b"}"
+        self.push(payload)
+
+    def handle(self, message: str | bytes) -> None:
+        try:
+            request = orjson.loads(message)
+        except orjson.JSONDecodeError as exc:
+            self._reply(binance_wire.error_reply(3, f"Invalid JSON: {exc}"))
+            return
+        if not isinstance(request, dict):
+            self._reply(binance_wire.error_reply(2, "Invalid request: expected a JSON object"))
+            return
+        request_id = request.get("id")
+        if not _valid_id(request_id):
+            self._reply(binance_wire.error_reply(2, "Invalid request: invalid request ID"))
+            return
+        method, params = request.get("method"), request.get("params", [])
+        handler = {
+            "SUBSCRIBE": self._subscribe,
+            "UNSUBSCRIBE": self._unsubscribe,
+            "LIST_SUBSCRIPTIONS": self._list,
+            "SET_PROPERTY": self._set_property,
+            "GET_PROPERTY": self._get_property,
+        }.get(method)  # type: ignore[arg-type]
+        if handler is None:
+            msg = f"Invalid request: unknown variant `{method}`, expected one of {_METHODS}"
+            self._reply(binance_wire.error_reply(2, msg, request_id))
+            return
+        if not isinstance(params, list):
+            msg = "Invalid request: invalid type for `params`, expected a sequence"
+            self._reply(binance_wire.error_reply(2, msg, request_id))
+            return
+        self._reply(handler(params, request_id))
+        if method == "SUBSCRIBE" and self._on_subscribe is not None:
+            self._on_subscribe(self)
+
+    def _reply(self, body: dict) -> None:
+        self.push(orjson.dumps(body))
+
+    def _subscribe(self, params: list, request_id: object) -> dict:
+        parsed = [binance_wire.parse_stream(p) if isinstance(p, str) else None for p in params]
+        if any(p is None for p in parsed):
+            return binance_wire.error_reply(2, "Invalid request: invalid stream", request_id)
+        if len(self.subscriptions.keys() | set(params)) > binance_wire.MAX_STREAMS:
+            return binance_wire.error_reply(2, binance_wire.TOO_MANY_STREAMS, request_id)
+        for stream in parsed:
+            assert stream is not None
+            self.subscriptions.setdefault(stream.name, stream)
+        return binance_wire.reply(None, request_id)
+
+    def _unsubscribe(self, params: list, request_id: object) -> dict:
+        if not all(isinstance(p, str) and binance_wire.parse_stream(p) for p in params):
+            return binance_wire.error_reply(2, "Invalid request: invalid stream", request_id)
+        for name in params:
+            self.subscriptions.pop(name, None)
+        return binance_wire.reply(None, request_id)
+
+    def _list(self, params: list, request_id: object) -> dict:
+        return binance_wire.reply(list(self.subscriptions), request_id)
+
+    def _set_property(self, params: list, request_id: object) -> dict:
+        if len(params) != 2 or params[0] != "combined":
+            return binance_wire.error_reply(0, "Unknown property", request_id)
+        if not isinstance(params[1], bool):
+            return binance_wire.error_reply(1, "Invalid value type: expected Boolean", request_id)
+        self.combined = params[1]
+        return binance_wire.reply(None, request_id)
+
+    def _get_property(self, params: list, request_id: object) -> dict:
+        if params != ["combined"]:
+            return binance_wire.error_reply(0, "Unknown property", request_id)
+        return binance_wire.reply(self.combined, request_id)
+
+
+
+
+class BinanceSim(MarketClock, SimServer):
     """Simulated Binance spot: ``async with BinanceSim() as sim: connect(sim.ws_url + "/stream?streams=...")``.
 
     With ``autostep`` one task steps every symbol each ``interval`` s; without it, ``await sim.step(n)`` drives
     the market by hand for deterministic tests. ``start_time_ms`` pins event times (``E``) to a market clock
     (``start + steps * interval``) instead of the wall clock, making every frame byte-for-byte reproducible.
     """
+
+    sessions: list[BinanceSession]  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -112,20 +222,19 @@ class BinanceSim(MarketClock, BinanceServer):
         events += [(b.update_id, 1, b) for b in step.tickers]
         for _, kind, item in sorted(events, key=lambda e: (e[0], e[1])):
             if kind == 0:
-                self._broadcast(f"{sym}@trade", lambda t=item: wire.trade(step.symbol, step.event_time, t))
+                self._broadcast(f"{sym}@trade", lambda t=item: binance_wire.trade(step.symbol, step.event_time, t))
                 self._agg_ids[sym] += 1
                 agg_id = self._agg_ids[sym]
-                self._broadcast(
-                    f"{sym}@aggTrade", lambda t=item, a=agg_id: wire.agg_trade(step.symbol, step.event_time, a, t)
-                )
+                self._broadcast(f"{sym}@aggTrade",
+                                lambda t=item, a=agg_id: binance_wire.agg_trade(step.symbol, step.event_time, a, t))
             else:
-                self._broadcast(f"{sym}@bookTicker", lambda b=item: wire.book_ticker(step.symbol, b))
+                self._broadcast(f"{sym}@bookTicker", lambda b=item: binance_wire.book_ticker(step.symbol, b))
         if self._skip[sym] > 0:
             self._skip[sym] -= 1
             self.faults.counts["skip_updates"] += 1
             self._flush_slow_depth(sym)  # the 1000ms stream must show the gap too, not hide it in a merge
         else:
-            self._broadcast(f"{sym}@depth@100ms", lambda: wire.depth_update(step))
+            self._broadcast(f"{sym}@depth@100ms", lambda: binance_wire.depth_update(step))
             self._accumulate_slow(sym, step)
         self._publish_partials(sym, fast=True)
 
@@ -148,8 +257,8 @@ class BinanceSim(MarketClock, BinanceServer):
     def _flush_slow_depth(self, sym: str) -> None:
         acc, self._slow_depth[sym] = self._slow_depth[sym], None
         if acc is not None:
-            self._broadcast(f"{sym}@depth", lambda: wire.depth_update(acc))
-            self._broadcast(f"{sym}@depth@1000ms", lambda: wire.depth_update(acc))
+            self._broadcast(f"{sym}@depth", lambda: binance_wire.depth_update(acc))
+            self._broadcast(f"{sym}@depth@1000ms", lambda: binance_wire.depth_update(acc))
 
     def _publish_partials(self, sym: str, fast: bool) -> None:
         wanted = {
@@ -161,7 +270,7 @@ class BinanceSim(MarketClock, BinanceServer):
         if wanted:
             snapshot = self._by_stream[sym].snapshot(max(wanted.values()))
             for name, levels in wanted.items():
-                self._broadcast(name, lambda n=levels: wire.partial_depth(snapshot, n))
+                self._broadcast(name, lambda n=levels: binance_wire.partial_depth(snapshot, n))
 
     def _broadcast(self, stream: str, build: Callable[[], dict]) -> None:
         """Encode once, queue to every subscriber; while stalled the frame is lost, as in a real outage."""
@@ -182,24 +291,24 @@ class BinanceSim(MarketClock, BinanceServer):
         if path == "/api/v3/exchangeInfo":
             return self._exchange_info(params)
         if path == "/api/v3/ping":
-            return wire.json_response(200, {})
+            return json_response(200, {})
         if path == "/api/v3/time":
-            return wire.json_response(200, {"serverTime": time.time_ns() // 1_000_000})
-        return wire.json_response(404, {"code": -1, "msg": "Not found."})
+            return json_response(200, {"serverTime": time.time_ns() // 1_000_000})
+        return json_response(404, {"code": -1, "msg": "Not found."})
 
     def _depth(self, params: dict[str, str]) -> Response:
         symbol = params.get("symbol", "")
         if not symbol:
-            return wire.rest_error(*wire.MISSING_SYMBOL)
+            return binance_wire.rest_error(*binance_wire.MISSING_SYMBOL)
         market = self._by_venue.get(symbol)
         if market is None:
-            return wire.rest_error(*wire.INVALID_SYMBOL)
+            return binance_wire.rest_error(*binance_wire.INVALID_SYMBOL)
         raw_limit = params.get("limit", "100")
         if not raw_limit.isdigit():
-            return wire.rest_error(*wire.BAD_LIMIT)
+            return binance_wire.rest_error(*binance_wire.BAD_LIMIT)
         limit = min(max(int(raw_limit), 1), 5000)
         weight = 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
-        return wire.json_response(200, market.snapshot(limit), {"X-MBX-USED-WEIGHT-1M": str(weight)})
+        return json_response(200, market.snapshot(limit), {"X-MBX-USED-WEIGHT-1M": str(weight)})
 
     def _exchange_info(self, params: dict[str, str]) -> Response:
         names: list[str] | None = None
@@ -209,14 +318,42 @@ class BinanceSim(MarketClock, BinanceServer):
             try:
                 names = orjson.loads(params["symbols"])
             except orjson.JSONDecodeError:
-                return wire.rest_error(*wire.INVALID_SYMBOL)
+                return binance_wire.rest_error(*binance_wire.INVALID_SYMBOL)
         markets = list(self.markets.values())
         if names is not None:
             if any(n not in self._by_venue for n in names):
-                return wire.rest_error(*wire.INVALID_SYMBOL)
+                return binance_wire.rest_error(*binance_wire.INVALID_SYMBOL)
             markets = [self._by_venue[n] for n in names]
-        body = wire.exchange_info([m.spec for m in markets], time.time_ns() // 1_000_000)
-        return wire.json_response(200, body, {"X-MBX-USED-WEIGHT-1M": "20"})
+        body = binance_wire.exchange_info([m.spec for m in markets], time.time_ns() // 1_000_000)
+        return json_response(200, body, {"X-MBX-USED-WEIGHT-1M": "20"})
 
-    def session_opened(self, session: Session) -> None:
+    def session_opened(self, session: BinanceSession) -> None:
         """Nothing to replay: a new session simply starts receiving the next step's frames."""
+
+    # -- WebSocket routes ----------------------------------------------------------------------------------------
+    def route_ws(self, path: str) -> tuple[bool, list[str]] | Response:
+        """``/ws/<stream>[/...]``, ``/ws``, ``/stream?streams=a/b``, ``/stream``; an invalid stream name is refused."""
+        route = binance_wire.parse_ws_path(path)
+        if route is None:
+            return json_response(404, {"code": -1, "msg": "Not found."})
+        streams = route[1]
+        if any(binance_wire.parse_stream(s) is None for s in streams):
+            return json_response(400, {"code": 2, "msg": "Invalid request: invalid stream"})
+        if len(set(streams)) > binance_wire.MAX_STREAMS:
+            return json_response(400, {"code": 2, "msg": binance_wire.TOO_MANY_STREAMS})
+        return route
+
+    def new_session(self, ws: ServerConnection, route: tuple[bool, list[str]]) -> BinanceSession:
+        combined, streams = route
+        return BinanceSession(ws, combined, streams, self.faults, self.send_queue, self.session_subscribed)
+
+
+def _valid_id(request_id: object) -> bool:
+    """Binance accepts an int64, an alphanumeric string of up to 36 characters, or null."""
+    if request_id is None:
+        return True
+    if isinstance(request_id, bool):
+        return False
+    if isinstance(request_id, int):
+        return -(2**63) <= request_id < 2**63
+    return isinstance(request_id, str) and len(request_id) <= 36 and request_id.isalnum()

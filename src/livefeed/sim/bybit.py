@@ -27,8 +27,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Response
 
 from . import bybit_wire as bw
-from . import wire
-from .base import MarketClock, SimServer, SimSession
+from .base import MarketClock, SimServer, SimSession, json_response
 from .fair import opening_time_ms
 from .faults import Faults
 from .market import MarketSim, spec_for
@@ -338,20 +337,20 @@ class BybitSim(MarketClock, SimServer):
         now = time.time_ns() // 1_000_000
         if path == "/v5/market/time":
             result = {"timeSecond": str(now // 1000), "timeNano": str(time.time_ns())}
-            return wire.json_response(200, bw.rest_body(result, now))
+            return json_response(200, bw.rest_body(result, now))
         if path == "/v5/market/instruments-info":
             if params.get("category") != "spot":
-                return wire.json_response(200, bw.rest_body({}, now, 10001, "params error: category invalid"))
+                return json_response(200, bw.rest_body({}, now, 10001, "params error: category invalid"))
             specs = [m.spec for m in self.markets.values()]
             if "symbol" in params:
                 specs = [s for s in specs if s.venue_symbol == params["symbol"]]
-            return wire.json_response(200, bw.rest_body(bw.instruments_info(specs), now))
-        return wire.json_response(404, {"retCode": 404, "retMsg": "Not Found"})
+            return json_response(200, bw.rest_body(bw.instruments_info(specs), now))
+        return json_response(404, {"retCode": 404, "retMsg": "Not Found"})
 
     # -- WebSocket routing ---------------------------------------------------------------------------------------
     def route_ws(self, path: str) -> bool | Response:
         if urlsplit(path).path != WS_PATH:
-            return wire.json_response(404, {"retCode": 404, "retMsg": "Not Found"})
+            return json_response(404, {"retCode": 404, "retMsg": "Not Found"})
         return True
 
     def new_session(self, ws: ServerConnection, route: object) -> BybitSession:

@@ -20,8 +20,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Response
 
 from . import coinbase_wire as cw
-from . import wire
-from .base import MarketClock, SimServer, SimSession
+from .base import MarketClock, SimServer, SimSession, json_response
 from .fair import opening_time_ms
 from .market import MarketSim, Step, SymbolSpec, spec_for
 
@@ -284,7 +283,7 @@ class CoinbaseSim(MarketClock, SimServer):
     def route_ws(self, path: str) -> bool | Response:
         if path.split("?")[0] in ("", "/"):
             return True
-        return wire.json_response(404, {"error": "NOT_FOUND", "message": "Not Found"})
+        return json_response(404, {"error": "NOT_FOUND", "message": "Not Found"})
 
     def new_session(self, ws: ServerConnection, route: Any) -> CoinbaseSession:
         return CoinbaseSession(ws, self)
@@ -292,6 +291,6 @@ class CoinbaseSim(MarketClock, SimServer):
     def handle_rest(self, path: str, params: dict[str, str]) -> Response:
         if path == "/api/v3/brokerage/market/products":
             specs = [m.spec for m in self.markets.values()]
-            return wire.json_response(200, cw.products_body(specs, self._last_price))
-        return wire.json_response(404, {"error": "NOT_FOUND", "message": "Not Found"})
+            return json_response(200, cw.products_body(specs, self._last_price))
+        return json_response(404, {"error": "NOT_FOUND", "message": "Not Found"})
 

@@ -21,8 +21,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Response
 
 from . import kraken_wire as kw
-from . import wire
-from .base import MarketClock, SimServer, SimSession
+from .base import MarketClock, SimServer, SimSession, json_response
 from .fair import opening_time_ms
 from .faults import Faults
 from .market import MarketSim, Step
@@ -352,7 +351,7 @@ class KrakenSim(MarketClock, SimServer):
 
     def route_ws(self, path: str) -> Any:
         if path.split("?")[0] != "/v2":
-            return wire.json_response(404, {"error": ["EGeneral:Not found"]})
+            return json_response(404, {"error": ["EGeneral:Not found"]})
         return "v2"
 
     def new_session(self, ws: ServerConnection, route: Any) -> KrakenSession:
@@ -370,13 +369,13 @@ class KrakenSim(MarketClock, SimServer):
                 wanted = params["pair"].upper().split(",")
                 result = {k: v for k, v in body["result"].items() if k in wanted or v["wsname"] in wanted}
                 if len(result) < len(wanted):
-                    return wire.json_response(200, {"error": ["EQuery:Unknown asset pair"]})
+                    return json_response(200, {"error": ["EQuery:Unknown asset pair"]})
                 body["result"] = result
-            return wire.json_response(200, body)
+            return json_response(200, body)
         if path == "/0/public/Time":
             rfc1123 = time.strftime("%a, %d %b %y %H:%M:%S +0000", time.gmtime())
-            return wire.json_response(200, {"error": [], "result": {"unixtime": int(time.time()), "rfc1123": rfc1123}})
-        return wire.json_response(404, {"error": ["EGeneral:Unknown method"]})
+            return json_response(200, {"error": [], "result": {"unixtime": int(time.time()), "rfc1123": rfc1123}})
+        return json_response(404, {"error": ["EGeneral:Unknown method"]})
 
 
 def _diff(old: Levels, new: Levels, market: MarketSim, side: str) -> Levels:

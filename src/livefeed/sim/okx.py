@@ -22,8 +22,8 @@ import orjson
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Response
 
-from . import okx_wire, wire
-from .base import MarketClock, SimServer, SimSession
+from . import okx_wire
+from .base import MarketClock, SimServer, SimSession, json_response
 from .fair import opening_time_ms
 from .faults import Faults
 from .market import MarketSim, Step, spec_for
@@ -262,7 +262,7 @@ class OkxSim(MarketClock, SimServer):
     # -- routing and REST ----------------------------------------------------------------------------------------
     def route_ws(self, path: str) -> bool | Response:
         if urlsplit(path).path != okx_wire.WS_PATH:
-            return wire.json_response(404, {"msg": "Not Found", "code": "404"})
+            return json_response(404, {"msg": "Not Found", "code": "404"})
         return True
 
     def new_session(self, ws: ServerConnection, route: Any) -> OkxSession:
@@ -272,15 +272,15 @@ class OkxSim(MarketClock, SimServer):
         if path == "/api/v5/public/instruments":
             return self._instruments(params)
         if path == "/api/v5/public/time":
-            return wire.json_response(200, okx_wire.rest_body([{"ts": str(time.time_ns() // 1_000_000)}]))
-        return wire.json_response(404, {"msg": "Not Found", "code": "404"})
+            return json_response(200, okx_wire.rest_body([{"ts": str(time.time_ns() // 1_000_000)}]))
+        return json_response(404, {"msg": "Not Found", "code": "404"})
 
     def _instruments(self, params: dict[str, str]) -> Response:
         inst_type = params.get("instType", "")
         if not inst_type:
             body = okx_wire.rest_body([], "50014", "Parameter instType can not be empty.")
-            return wire.json_response(400, body)
+            return json_response(400, body)
         specs = [m.spec for m in self.markets.values()] if inst_type == "SPOT" else []
         if "instId" in params:
             specs = [s for s in specs if s.canonical == params["instId"]]
-        return wire.json_response(200, okx_wire.rest_body(okx_wire.instruments(specs, 1_534_732_800_000)))
+        return json_response(200, okx_wire.rest_body(okx_wire.instruments(specs, 1_534_732_800_000)))

@@ -1,20 +1,18 @@
 """Binance spot's wire format: stream names, URL paths, payloads, control replies and REST bodies.
 
 Pure functions from market values to the exact dicts Binance sends (field order included, since orjson keeps
-it), shared by the simulator and the replay server so both speak the same dialect.
+it), for the Binance simulator (``binance.py``).
 """
 
 from __future__ import annotations
 
-import http
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
-import orjson
-from websockets.datastructures import Headers
 from websockets.http11 import Response
 
+from .base import json_response, query_params
 from .market import BookTicker, Step, SymbolSpec, TradePrint
 
 __all__ = [
@@ -31,9 +29,7 @@ __all__ = [
     "reply",
     "error_reply",
     "rest_error",
-    "json_response",
     "exchange_info",
-    "query_params",
 ]
 
 MAX_STREAMS = 1024
@@ -78,10 +74,6 @@ def parse_ws_path(path: str) -> tuple[bool, list[str]] | None:
     if parts.path == "/ws" or parts.path.startswith("/ws/"):
         return False, [s for s in parts.path[len("/ws") :].split("/") if s]
     return None
-
-
-def query_params(path: str) -> dict[str, str]:
-    return {k: v[-1] for k, v in parse_qs(urlsplit(path).query, keep_blank_values=True).items()}
 
 
 # -- stream payloads ---------------------------------------------------------------------------------------------
@@ -157,20 +149,6 @@ def error_reply(code: int, msg: str, request_id: object = None) -> dict:
 
 
 # -- REST ----------------------------------------------------------------------------------------------------------
-def json_response(status: int, body: object, extra_headers: dict[str, str] | None = None) -> Response:
-    """A plain HTTP response for ``process_request``; ``Connection: close`` since the socket closes after it."""
-    raw = body if isinstance(body, bytes) else orjson.dumps(body)
-    headers = Headers(
-        {
-            "Content-Type": "application/json;charset=UTF-8",
-            "Content-Length": str(len(raw)),
-            "Connection": "close",
-            **(extra_headers or {}),
-        }
-    )
-    return Response(status, http.HTTPStatus(status).phrase, headers, raw)
-
-
 def rest_error(status: int, code: int, msg: str) -> Response:
     return json_response(status, {"code": code, "msg": msg})
 
