@@ -63,9 +63,13 @@ def stat(feed: Feed, column: str) -> int:
 
 
 async def assert_books_exact(feed: Feed, sim: Any, venue: str, symbols: Iterable[str], *,
+                             depth: int | None = None, last_sequence: Callable[[str], int] | None = None,
                              synced_timeout: float = 20.0, book_timeout: float = 10.0) -> None:
     """Pause the market, let the feed drain what is in flight, then compare every level of every book of
-    ``venue`` with the simulator's truth (the market resumes afterwards, whatever happened)."""
+    ``venue`` with the simulator's truth (the market resumes afterwards, whatever happened).
+
+    ``depth``: a venue's fixed book depth, which each side must have exactly. ``last_sequence(symbol)``: the
+    simulator's last update id, which the book's ``sequence`` must equal once it has caught up."""
     await until(feed, lambda: synced(feed), timeout=synced_timeout, what=f"{venue} books synced")
     sim.pause()
     try:
@@ -74,6 +78,11 @@ async def assert_books_exact(feed: Feed, sim: Any, venue: str, symbols: Iterable
             await until(feed, lambda b=book, s=symbol: b.to_dict() == sim.true_book(s), timeout=book_timeout,
                         what=f"{venue} {symbol} equal to the simulator's true book")
             assert not book.crossed
+            if depth is not None:
+                assert book.bid_count == book.ask_count == depth
+            if last_sequence is not None:
+                assert book.sequence == last_sequence(symbol)
+        assert synced(feed)
     finally:
         sim.resume()
 

@@ -1,7 +1,7 @@
 """Connection-level faults every venue must survive the same way, run against each venue's simulator: refused
-upgrades (backoff, then recover) and a slow consumer dropped by the server (reconnect, resync). After each, every
-local book equals its simulator's true book again. Venue-specific faults (sequence gaps, bad checksums, malformed
-frames, stalls) are in each venue's own ``test_<venue>_feed.py``."""
+upgrades (backoff, then recover), a slow consumer dropped by the server, a dropped connection and a stalled one
+(reconnect, resync), malformed frames (counted, not fatal). After each, every local book equals its simulator's
+true book again. Venue-specific faults (sequence gaps, bad checksums) are in each venue's ``test_<venue>_feed.py``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,17 @@ from livefeed.sim import SIMULATORS
 from ..conftest import FAST, assert_books_exact, stat, synced, until
 
 SYMBOLS = default_subscriptions(MARKET_VENUES, "BTC,ETH")
+DEPTH = {"kraken": 10, "bybit": 50}
+"""Venues whose books have a fixed depth: each side of a synced book has exactly that many levels."""
+LAST_SEQUENCE = {"binance": "last_update_id", "bybit": "last_update_id", "okx": "last_seq_id"}
+"""Venues whose simulator names its last update id: a caught-up book's ``sequence`` equals it."""
+
+
+async def books_exact(venue: str, sim: Any, feed: Feed) -> None:
+    """:func:`assert_books_exact` with the venue's own depth and sequence checks."""
+    last = LAST_SEQUENCE.get(venue)
+    await assert_books_exact(feed, sim, venue, SYMBOLS[venue], depth=DEPTH.get(venue),
+                             last_sequence=getattr(sim, last) if last else None)
 
 
 @pytest.fixture(params=MARKET_VENUES)
@@ -43,7 +54,7 @@ async def test_refused_connections_back_off_then_recover(venue_feed: tuple[str, 
     assert stat(feed, "connects") == 1
     sim.refuse_connections(0)
     await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect after refusals")
-    await assert_books_exact(feed, sim, venue, SYMBOLS[venue])
+    await books_exact(venue, sim, feed)
 
 
 async def test_slow_client_is_dropped_and_recovers(venue_feed: tuple[str, Any, Feed]) -> None:
@@ -55,4 +66,42 @@ async def test_slow_client_is_dropped_and_recovers(venue_feed: tuple[str, Any, F
             await conn.wait_state_change()
     sim.slow_client(0)
     await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect after the slow-consumer drop")
-    await assert_books_exact(feed, sim, venue, SYMBOLS[venue])
+    await books_exact(venue, sim, feed)
+
+
+async def test_dropped_connection_reconnects_and_resyncs(venue_feed: tuple[str, Any, Feed]) -> None:
+    venue, sim, feed = venue_feed
+    sim.drop_connections()
+    await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect")
+    await books_exact(venue, sim, feed)
+    assert stat(feed, "reconnects") >= 1
+    assert (feed.book_stats()["snapshots"] >= 2).all()  # rebuilt from the new connection's snapshot
+
+
+async def test_stall_trips_the_watchdog(venue_feed: tuple[str, Any, Feed]) -> None:
+    venue, sim, feed = venue_feed
+    conn = feed.connections[0]
+    sim.stall(True)
+    async with asyncio.timeout(10):  # no events flow during a stall: follow the connection's own state
+        while conn.stats.stale_timeouts < 1 or conn.stats.state != "connected":
+            await conn.wait_state_change()
+    assert sim.fault_counts["stall"] >= 1
+    sim.stall(False)
+    await books_exact(venue, sim, feed)
+    assert conn.stats.reconnects >= 1
+
+
+async def test_malformed_frames_are_counted_not_fatal(venue_feed: tuple[str, Any, Feed]) -> None:
+    venue, sim, feed = venue_feed
+    sim.send_malformed(3)
+    await until(feed, lambda: stat(feed, "malformed") >= 3, what="malformed frames counted")
+    if venue == "coinbase":
+        # Coinbase numbers every frame of a connection: a garbled frame's number is missing, a gap for every book
+        await until(feed, lambda: bool((feed.book_stats()["resyncs"] >= 1).all()), what="resync")
+    else:
+        # a garbled frame replaced a real one; if it was a book update, only the next update can reveal the gap
+        applied = feed.book_stats()["deltas"].to_numpy()
+        await until(feed, lambda: bool((feed.book_stats()["deltas"].to_numpy() >= applied + 2).all()),
+                    what="more updates")
+    assert stat(feed, "reconnects") == 0
+    await books_exact(venue, sim, feed)
