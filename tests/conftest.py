@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +50,17 @@ FAST = ConnectionOptions(stale_after=1.0, backoff_initial=0.05, backoff_cap=0.2,
 STEADY = ConnectionOptions(stale_after=2.0, backoff_initial=0.05, backoff_cap=0.2)
 """Settings for tests that inject no stall: quick reconnects, and a silence of 2 s (not 1 s, so a loaded machine's
 pause is not taken for a stall) counts as a dead connection."""
+
+TOLERANT = ConnectionOptions(stale_after=5.0, backoff_initial=0.05, backoff_cap=0.2, ping_interval=None)
+"""Settings for tests whose feed may be quiet for seconds on purpose (a paused replay, a Redis outage, a scrape)
+without that counting as a stall; reconnects still retry within 0.2 s."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (bound and released, so a server may take it next)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def synced(feed: Feed) -> bool:

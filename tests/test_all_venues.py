@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import contextlib
 
-from livefeed import ConnectionOptions, Feed
+from livefeed import Feed
 from livefeed.commands.demo import MARKET_VENUES, default_subscriptions
 from livefeed.sim import SIMULATORS
 
-from .conftest import until
-
-FAST = ConnectionOptions(stale_after=2.0, backoff_initial=0.05, backoff_cap=0.2)
+from .conftest import STEADY, until
 
 
 async def test_five_venues_in_one_feed() -> None:
@@ -20,11 +18,11 @@ async def test_five_venues_in_one_feed() -> None:
         sims = {}
         for seed, (venue, symbols) in enumerate(by_venue.items()):
             sims[venue] = await stack.enter_async_context(
-                SIMULATORS[venue](symbols=symbols, seed=seed, interval=0.01)  # type: ignore[call-arg]
+                SIMULATORS[venue](symbols=symbols, seed=seed, interval=0.01)
             )
         subscriptions = [f"{v}:{s}" for v, symbols in by_venue.items() for s in symbols]
         feed = await stack.enter_async_context(
-            Feed(subscriptions, channels=["trades", "book", "ticker"], endpoints=sims, connection=FAST)
+            Feed(subscriptions, channels=["trades", "book", "ticker"], endpoints=sims, connection=STEADY)
         )
 
         def all_synced() -> bool:

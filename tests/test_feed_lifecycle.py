@@ -11,14 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from livefeed import BookDelta, ConnectionOptions, Feed, LivefeedError
+from livefeed import BookDelta, Feed, LivefeedError
 from livefeed.errors import StartTimeoutError
 from livefeed.runtime import LoopThread
 from livefeed.sim import BinanceSim
 
-from .conftest import sim_on_own_thread
-
-FAST = ConnectionOptions(stale_after=2.0, backoff_initial=0.05, backoff_cap=0.2)
+from .conftest import STEADY, sim_on_own_thread
 
 
 @pytest.fixture
@@ -41,7 +39,7 @@ def first_delta(feed: Feed) -> threading.Event:
 
 
 def test_a_start_that_times_out_leaves_nothing_running(sim: BinanceSim) -> None:
-    feed = Feed(["binance:BTC-USDT"], channels=["trades", "book"], endpoints={"binance": sim}, connection=FAST)
+    feed = Feed(["binance:BTC-USDT"], channels=["trades", "book"], endpoints={"binance": sim}, connection=STEADY)
     with pytest.raises(StartTimeoutError, match=r"did not start within 0.001 s.*nothing is left running") as info:
         feed.start(timeout=0.001)
     assert isinstance(info.value, LivefeedError) and isinstance(info.value, TimeoutError)
@@ -81,7 +79,7 @@ class _Warnings(logging.Handler):
 
 def test_a_blocking_callback_is_reported_and_stop_still_works(sim: BinanceSim) -> None:
     feed = Feed(["binance:BTC-USDT", "binance:ETH-USDT"], channels=["trades", "book"], endpoints={"binance": sim},
-                connection=FAST)
+                connection=STEADY)
     feed.add_callback(lambda _event: time.sleep(0.02))  # the mistake: blocking work on the feed's loop
     handler = _Warnings()
     logger = logging.getLogger("livefeed")
@@ -101,7 +99,7 @@ def test_a_blocking_callback_is_reported_and_stop_still_works(sim: BinanceSim) -
 
 
 def test_sync_context_manager_starts_and_stops(sim: BinanceSim) -> None:
-    with Feed(["binance:BTC-USDT"], channels=["book"], endpoints={"binance": sim}, connection=FAST) as feed:
+    with Feed(["binance:BTC-USDT"], channels=["book"], endpoints={"binance": sim}, connection=STEADY) as feed:
         assert feed.running
         assert first_delta(feed).wait(20)
     assert not feed.running
@@ -110,7 +108,7 @@ def test_sync_context_manager_starts_and_stops(sim: BinanceSim) -> None:
 
 
 def test_sync_context_manager_stops_on_error(sim: BinanceSim) -> None:
-    feed = Feed(["binance:BTC-USDT"], channels=["book"], endpoints={"binance": sim}, connection=FAST)
+    feed = Feed(["binance:BTC-USDT"], channels=["book"], endpoints={"binance": sim}, connection=STEADY)
     with pytest.raises(KeyError), feed:
         raise KeyError("user code failed")
     assert not feed.running and feed_tasks() == []

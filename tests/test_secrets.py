@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from livefeed.sim import SIMULATORS
 from livefeed.sinks.raw_capture import read_capture
 
 from .chain.conftest import anvil_binary
-from .conftest import FAST, synced, until
+from .conftest import FAST, free_port, synced, until
 
 PASSWORD = "S3cret"
 API_KEY = "K3yK3yK3y0123"
@@ -124,9 +123,7 @@ async def test_no_secret_leaks_from_a_venue_at_debug(venue: str, caplog: pytest.
 @pytest.mark.parametrize("venue", VENUES)
 async def test_a_failed_listing_error_has_no_secret(venue: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nobody listens here
+    port = free_port()  # nobody listens here
     rest = f"http://alice:{PASSWORD}@127.0.0.1:{port}"
     feed = Feed([f"{venue}:BTC-USDT"], endpoints={venue: {"ws": f"ws://alice:{PASSWORD}@127.0.0.1:{port}",
                                                           "rest": rest}})

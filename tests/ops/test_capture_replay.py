@@ -8,16 +8,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from livefeed import BookDelta, BookSnapshot, ConnectionOptions, Feed
+from livefeed import BookDelta, BookSnapshot, Feed
 from livefeed.model import Event
 from livefeed.replay import CaptureReplay
 from livefeed.sim import BinanceSim
 from livefeed.sinks.raw_capture import RawCapture, read_capture
 
-from ..conftest import until
+from ..conftest import TOLERANT, until
 
 SYMBOLS = ("BTC-USDT", "ETH-USDT")
-OPTIONS = ConnectionOptions(stale_after=5.0, backoff_initial=0.05, backoff_cap=0.2, ping_interval=None)
 BookState = tuple[str, str, int | None, tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]]
 
 
@@ -44,7 +43,7 @@ async def test_replay_rebuilds_every_book_state_and_trade(tmp_path: Path) -> Non
     subs = [f"binance:{s}" for s in SYMBOLS]
     capture = RawCapture(tmp_path / "cap")
     async with BinanceSim(symbols=SYMBOLS, seed=11, interval=0.005, levels=100) as sim:
-        async with Feed(subs, endpoints={"binance": sim}, connection=OPTIONS, raw_capture=capture) as live:
+        async with Feed(subs, endpoints={"binance": sim}, connection=TOLERANT, raw_capture=capture) as live:
             live_books = record_books(live)
             await until(live, lambda: len(live.trades) >= 300 and len(live_books) >= 400, what="a busy session")
         live_trades = rows(live.trades.to_pandas())
@@ -55,7 +54,7 @@ async def test_replay_rebuilds_every_book_state_and_trade(tmp_path: Path) -> Non
     assert any(r.is_rest and "/api/v3/depth" in r.source for r in records)
 
     replay = CaptureReplay(tmp_path / "cap")
-    async with replay, Feed(subs, endpoints={"binance": replay}, connection=OPTIONS) as again:
+    async with replay, Feed(subs, endpoints={"binance": replay}, connection=TOLERANT) as again:
         replay_books = record_books(again)
         await until(again, lambda: len(replay_books) >= len(live_books) and len(again.trades) >= len(live_trades),
                     what="the replay to catch up")

@@ -14,16 +14,15 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from livefeed import ConnectionOptions, Feed
+from livefeed import Feed
 from livefeed.sim import BinanceSim
 
-from ..conftest import until
+from ..conftest import TOLERANT, until
 from .conftest import need_binary
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 RULES = DEPLOY / "prometheus" / "livefeed-alerts.yml"
 DASHBOARD = DEPLOY / "grafana" / "livefeed-dashboard.json"
-OPTIONS = ConnectionOptions(stale_after=5.0, backoff_initial=0.05, backoff_cap=0.2, ping_interval=None)
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -40,7 +39,7 @@ def sample(text: str, name: str, **labels: str) -> float:
 @pytest.fixture
 async def feed() -> AsyncIterator[tuple[Feed, BinanceSim]]:
     async with BinanceSim(symbols=("BTC-USDT",), seed=5, interval=0.01, levels=50) as sim:
-        f = Feed(["binance:BTC-USDT"], endpoints={"binance": sim}, connection=OPTIONS)
+        f = Feed(["binance:BTC-USDT"], endpoints={"binance": sim}, connection=TOLERANT)
         async with f:
             yield f, sim
 

@@ -11,17 +11,16 @@ import pandas as pd
 import pytest
 import redis.asyncio as aioredis
 
-from livefeed import ConnectionOptions, Feed, Side, Trade
+from livefeed import Feed, Side, Trade
 from livefeed.model import Event
 from livefeed.reader import RedisFeed
 from livefeed.sim import BinanceSim
 from livefeed.sinks.redis import RedisSink, decode_event, encode_event
 
-from ..conftest import until
+from ..conftest import TOLERANT, until
 from .conftest import RedisServer
 
 SYMBOLS = ("BTC-USDT", "ETH-USDT")
-OPTIONS = ConnectionOptions(stale_after=5.0, backoff_initial=0.05, backoff_cap=0.2, ping_interval=None)
 
 
 @pytest.fixture
@@ -37,7 +36,7 @@ def plain(frame: pd.DataFrame) -> pd.DataFrame:
 
 def make_feed(sim: BinanceSim, sink: RedisSink) -> Feed:
     return Feed([f"binance:{s}" for s in SYMBOLS], channels=["trades", "book", "ticker"],
-                endpoints={"binance": sim}, connection=OPTIONS, sinks=[sink])
+                endpoints={"binance": sim}, connection=TOLERANT, sinks=[sink])
 
 
 async def test_reader_rebuilds_the_same_frames(sim: BinanceSim, redis_server: RedisServer) -> None:

@@ -13,16 +13,15 @@ import pytest
 from bokeh.document import Document
 from bokeh.models import HoverTool, Legend
 
-from livefeed import ConnectionOptions, Feed
+from livefeed import Feed
 from livefeed.sim import BinanceSim, BybitSim, CoinbaseSim
 from livefeed.viz.heatmap import HeatmapView, bin_depth, bin_grid, heatmap_figure
 from livefeed.viz.ladder import LadderView, ladder_figure, ladder_rows, row_step
 from livefeed.viz.multivenue import ConsolidatedView, MidsView, consolidated_figure, mids_figure
 from livefeed.viz.sampling import ExchangeClock, infer_tick, nice_step
 from livefeed.viz.views import View
-from tests.conftest import synced, until
+from tests.conftest import STEADY, synced, until
 
-FAST = ConnectionOptions(stale_after=2.0, backoff_initial=0.05, backoff_cap=0.2)
 TICK = 0.01  # the simulators' BTC tick
 
 
@@ -81,7 +80,7 @@ async def market(**sims: Callable[..., Any]) -> AsyncIterator[tuple[Feed, dict[s
                    for seed, (venue, symbols) in enumerate(sims.items(), start=3)}
         subs = [f"{venue}:{symbol}" for venue, symbols in sims.items() for symbol in symbols]
         feed = await stack.enter_async_context(
-            Feed(subs, channels=["trades", "book"], endpoints=running, connection=FAST))
+            Feed(subs, channels=["trades", "book"], endpoints=running, connection=STEADY))
         yield feed, running
 
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from livefeed import ConnectionOptions, Feed
+from livefeed import Feed
 from livefeed.sim import BinanceSim
 from livefeed.viz import Dashboard, DepthView
-from tests.conftest import until
-
-FAST = ConnectionOptions(stale_after=2.0, backoff_initial=0.05, backoff_cap=0.2)
+from tests.conftest import STEADY, until
 
 
 async def test_controls_act_on_views_flusher_and_feed() -> None:
     async with (
         BinanceSim(symbols=("BTC-USDT", "ETH-USDT"), seed=9, interval=0.01) as sim,
         Feed(["binance:BTC-USDT", "binance:ETH-USDT"], channels=["trades", "book"], endpoints={"binance": sim},
-             connection=FAST) as feed,
+             connection=STEADY) as feed,
     ):
         dash = feed.dashboard(band=0.002, period=0.05)
         assert isinstance(dash, Dashboard) and [v.kind for v in dash.views] == [

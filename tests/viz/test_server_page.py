@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from bokeh.document import Document
 
-from livefeed import ConnectionOptions, Feed
+from livefeed import Feed
 from livefeed.sim import BinanceSim, BybitSim
 from livefeed.viz.server import dashboard_document
-from tests.conftest import until
-
-FAST = ConnectionOptions(stale_after=2.0, backoff_initial=0.05, backoff_cap=0.2)
+from tests.conftest import STEADY, until
 
 
 async def test_page_of_a_two_venue_feed_has_picker_views_and_cross_venue_views() -> None:
@@ -18,7 +16,7 @@ async def test_page_of_a_two_venue_feed_has_picker_views_and_cross_venue_views()
         BinanceSim(symbols=("BTC-USDT",), seed=4, interval=0.01) as binance,
         BybitSim(symbols=("BTC-USDT",), seed=4, interval=0.01) as bybit,
         Feed(["binance:BTC-USDT", "bybit:BTC-USDT"], channels=["trades", "book"],
-             endpoints={"binance": binance, "bybit": bybit}, connection=FAST) as feed,
+             endpoints={"binance": binance, "bybit": bybit}, connection=STEADY) as feed,
     ):
         await until(feed, lambda: len(feed.top_of_book) > 50, what="both books")
         doc = Document()

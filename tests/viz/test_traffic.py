@@ -10,14 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from livefeed import ConnectionOptions, Feed
+from livefeed import Feed
 from livefeed.sim import BinanceSim
 from livefeed.viz import Flusher, widget
 from livefeed.viz.notebook import LivePlot, Plots
 from livefeed.viz.views import binned_depth, market_status, with_gaps
-from tests.conftest import until
-
-FAST = ConnectionOptions(stale_after=2.0, backoff_initial=0.05, backoff_cap=0.2)
+from tests.conftest import STEADY, until
 
 
 def record_comm(plot: LivePlot) -> list[dict[str, Any]]:
@@ -37,7 +35,7 @@ def record_comm(plot: LivePlot) -> list[dict[str, Any]]:
 async def test_one_flush_sends_at_most_one_message_per_live_widget() -> None:
     async with (
         BinanceSim(symbols=("BTC-USDT",), seed=5, interval=0.005) as sim,
-        Feed("binance:BTC-USDT", channels=["trades", "book"], endpoints={"binance": sim}, connection=FAST) as feed,
+        Feed("binance:BTC-USDT", channels=["trades", "book"], endpoints={"binance": sim}, connection=STEADY) as feed,
     ):
         flusher = Flusher(period=60)  # ticks only when the test flushes
         plots = Plots(feed, flusher)
@@ -73,7 +71,7 @@ async def test_a_view_whose_output_is_gone_is_released(monkeypatch: pytest.Monke
     monkeypatch.setattr(widget, "RELEASE_AFTER", 0.01)
     async with (
         BinanceSim(symbols=("BTC-USDT",), seed=6, interval=0.01) as sim,
-        Feed("binance:BTC-USDT", channels=["book"], endpoints={"binance": sim}, connection=FAST) as feed,
+        Feed("binance:BTC-USDT", channels=["book"], endpoints={"binance": sim}, connection=STEADY) as feed,
     ):
         flusher = Flusher(period=60)
         plots = Plots(feed, flusher)
@@ -93,7 +91,7 @@ async def test_a_view_whose_output_is_gone_is_released(monkeypatch: pytest.Monke
 
 async def test_plots_say_when_the_feed_is_stopped_or_paused() -> None:
     async with BinanceSim(symbols=("BTC-USDT",), seed=8, interval=0.01) as sim:
-        feed = Feed("binance:BTC-USDT", channels=["trades", "book"], endpoints={"binance": sim}, connection=FAST)
+        feed = Feed("binance:BTC-USDT", channels=["trades", "book"], endpoints={"binance": sim}, connection=STEADY)
         async with feed:
             await until(feed, lambda: len(feed.top_of_book) > 5, what="book")
             flusher = Flusher(period=60)

@@ -7,14 +7,12 @@ import pytest
 from bokeh.document import Document
 from bokeh.models import ColumnDataSource
 
-from livefeed import ConnectionOptions, Feed
+from livefeed import Feed
 from livefeed.frames import RollingFrame
 from livefeed.sim import BinanceSim
 from livefeed.viz import DepthView, Flusher, ImbalanceView, OnchainView, SpreadView, TradesView, source_name
 from livefeed.viz.figures import depth_figure, spread_figure, trades_figure
-from tests.conftest import until
-
-FAST = ConnectionOptions(stale_after=2.0, backoff_initial=0.05, backoff_cap=0.2)
+from tests.conftest import STEADY, until
 
 
 def test_each_call_builds_new_models_with_stable_names() -> None:
@@ -48,7 +46,7 @@ def test_bad_options_fail_at_the_call() -> None:
 async def test_views_stream_batches_and_stay_bounded() -> None:
     async with (
         BinanceSim(symbols=("BTC-USDT",), seed=5, interval=0.005) as sim,
-        Feed("binance:BTC-USDT", channels=["trades", "book"], endpoints={"binance": sim}, connection=FAST) as feed,
+        Feed("binance:BTC-USDT", channels=["trades", "book"], endpoints={"binance": sim}, connection=STEADY) as feed,
     ):
         views = [DepthView(feed, "binance", "BTC-USDT", band=0.005),
                  SpreadView(feed, "binance", "BTC-USDT", rollover=50),
@@ -94,7 +92,7 @@ async def test_views_stream_batches_and_stay_bounded() -> None:
 async def test_depth_band_change_applies_on_next_refresh() -> None:
     async with (
         BinanceSim(symbols=("BTC-USDT",), seed=2, interval=0.01) as sim,
-        Feed("binance:BTC-USDT", channels=["book"], endpoints={"binance": sim}, connection=FAST) as feed,
+        Feed("binance:BTC-USDT", channels=["book"], endpoints={"binance": sim}, connection=STEADY) as feed,
     ):
         view = DepthView(feed, "binance", "BTC-USDT", band=0.0002, bins=50)
         await until(feed, lambda: len(feed.top_of_book) > 5, what="book")
@@ -113,7 +111,7 @@ async def test_depth_band_change_applies_on_next_refresh() -> None:
 async def test_flusher_pause_freezes_plots_not_the_feed() -> None:
     async with (
         BinanceSim(symbols=("BTC-USDT",), seed=4, interval=0.005) as sim,
-        Feed("binance:BTC-USDT", channels=["book"], endpoints={"binance": sim}, connection=FAST) as feed,
+        Feed("binance:BTC-USDT", channels=["book"], endpoints={"binance": sim}, connection=STEADY) as feed,
     ):
         view = SpreadView(feed, "binance", "BTC-USDT")
         flusher = Flusher(period=0.05)
@@ -156,7 +154,7 @@ async def test_retarget_shows_the_other_market_in_the_same_figures() -> None:
     async with (
         BinanceSim(symbols=("BTC-USDT", "ETH-USDT"), seed=3, interval=0.01) as sim,
         Feed(["binance:BTC-USDT", "binance:ETH-USDT"], channels=["trades", "book"], endpoints={"binance": sim},
-             connection=FAST) as feed,
+             connection=STEADY) as feed,
     ):
         await until(feed, lambda: len(feed.top_of_book) > 100 and len(feed.trades) > 20, what="traffic")
         spread, depth = SpreadView(feed, "binance", "BTC-USDT"), DepthView(feed, "binance", "BTC-USDT")
