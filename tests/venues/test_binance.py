@@ -127,3 +127,32 @@ def test_overlap_after_the_first_event_counts_as_gap() -> None:
     seq.start(100)
     assert seq.judge(diff(99, 102)) is Verdict.APPLY  # first event may straddle
     assert seq.judge(diff(102, 105)) is Verdict.GAP  # later ones must start at previous u + 1
+
+
+def test_first_event_after_the_snapshot_must_cover_the_next_id() -> None:
+    """The first diff applied on a snapshot must straddle lastUpdateId + 1 (U <= id + 1 <= u): one that starts
+    later leaves ids 101..102 unapplied, a gap."""
+    seq = DepthSequencer()
+    seq.start(100)
+    assert seq.judge(diff(103, 105)) is Verdict.GAP
+    assert not seq.synced
+
+
+def test_a_snapshot_right_before_the_first_buffered_diff_joins_it() -> None:
+    """lastUpdateId = U - 1 covers every id up to the first diff: accepted, not fetched again."""
+    seq = DepthSequencer()
+    seq.judge(diff(101, 105))
+    verdict, pending = seq.start(100)
+    assert verdict is Verdict.APPLY and [d.sequence for d in pending] == [105]
+
+
+def test_buffered_diffs_the_book_already_has_are_not_returned_to_apply() -> None:
+    """After the snapshot, a buffered duplicate (u at or below what the diffs before it reach) is stale: start()
+    drops it rather than return it to be applied a second time."""
+    seq = DepthSequencer()
+    for first, last in [(99, 102), (101, 102), (103, 105)]:
+        seq.judge(diff(first, last))
+    verdict, pending = seq.start(100)
+    assert verdict is Verdict.APPLY
+    assert [(d.first_sequence, d.sequence) for d in pending] == [(99, 102), (103, 105)]
+    assert seq.last_id == 105
