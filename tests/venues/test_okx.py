@@ -188,6 +188,17 @@ def test_update_whose_prev_seq_id_skips_is_a_gap() -> None:
     assert snapshot(checker, book, seq=20) is Verdict.APPLY and checker.synced
 
 
+def test_update_whose_prev_seq_id_is_behind_the_last_is_a_gap_too() -> None:
+    """prevSeqId must be exactly the last seqId: an update from behind it (the same update again, or a stale one)
+    is not applied even when its checksum would pass, and the book waits for a fresh snapshot."""
+    checker, book = BookChecker(), OrderBook()
+    snapshot(checker, book)
+    assert update(checker, book, 10, 11) is Verdict.APPLY
+    assert update(checker, book, 10, 11) is Verdict.GAP  # a duplicate: its checksum matches the book, still a gap
+    assert not checker.synced
+    assert update(checker, book, 11, 12) is Verdict.STALE
+
+
 def test_wrong_checksum_unsyncs() -> None:
     checker, book = BookChecker(), OrderBook()
     snapshot(checker, book)
