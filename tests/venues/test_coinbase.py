@@ -304,3 +304,24 @@ async def test_a_gap_unsyncs_the_book_and_resubscribes_level2_on_the_same_socket
     # Dropped: frame 3 (an update for the untrusted book) and frame 2 (behind the connection's sequence_num).
     assert stats.stale == 2 and 98.0 not in adapter.books["BTC-USD"].to_dict()["bids"]
     await adapter.close()
+
+
+async def test_when_the_resubscribes_snapshot_is_lost_it_asks_again() -> None:
+    """The snapshot that should follow a resubscribe can itself be lost: after ``resync_timeout`` without it the
+    adapter unsubscribes and subscribes level2 again (a second round, counted as a resync), until one arrives."""
+    adapter = CoinbaseAdapter(["BTC-USD"], ["book"], lambda event: None)
+    adapter.resync_timeout = 0.05
+    conn = FakeConnection()
+    adapter.on_frame(_frame(0, "snapshot", [("bid", "100", "1"), ("offer", "101", "2")]), 0, conn)  # type: ignore[arg-type]
+    adapter.on_frame(_frame(2, "update", [("bid", "100", "0")]), 0, conn)  # type: ignore[arg-type]  # 1 lost: a gap
+    stats = adapter.sync["BTC-USD"]
+    try:
+        async with asyncio.timeout(10):  # no snapshot comes: wait for the second round's two messages
+            while len(conn.sent) < 4:
+                await asyncio.sleep(0.01)
+        assert [(m["type"], m["channel"]) for m in conn.sent] == [("unsubscribe", "level2"), ("subscribe", "level2")] * 2
+        assert not stats.synced and stats.gaps == 1 and stats.resyncs == 2
+        adapter.on_frame(_frame(3, "snapshot", [("bid", "99", "1"), ("offer", "101", "2")]), 0, conn)  # type: ignore[arg-type]
+        assert stats.synced and stats.snapshots == 2
+    finally:
+        await adapter.close()
