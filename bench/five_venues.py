@@ -26,7 +26,7 @@ def serve_sim(venue: str, symbols: list[str], interval: float, ready: Any, stop:
     from livefeed.sim import SIMULATORS
 
     async def main() -> None:
-        async with SIMULATORS[venue](symbols=symbols, seed=1, interval=interval) as sim:  # type: ignore[call-arg]
+        async with SIMULATORS[venue](symbols=symbols, seed=1, interval=interval) as sim:
             ready.put((venue, sim.ws_url, sim.rest_url))
             await asyncio.get_running_loop().run_in_executor(None, stop.wait)
 

@@ -31,7 +31,7 @@ def order_book(market: MarketSim) -> OrderBook:
 
 
 def pinned_sim(venue: str, seed: int = 1) -> Any:
-    return SIMULATORS[venue](symbols=[VENUE_SYMBOLS[venue]], seed=seed, autostep=False, start_time_ms=T0)  # type: ignore[call-arg]
+    return SIMULATORS[venue](symbols=[VENUE_SYMBOLS[venue]], seed=seed, autostep=False, start_time_ms=T0)
 
 
 # -- depth and shape --------------------------------------------------------------------------------------------------

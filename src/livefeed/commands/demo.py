@@ -112,7 +112,7 @@ async def _demo(args: argparse.Namespace) -> int:
             from ..sim import SIMULATORS
 
             for venue, symbols in by_venue.items():
-                sim = SIMULATORS[venue](symbols=symbols, seed=args.seed, interval=args.interval)  # type: ignore[call-arg]
+                sim = SIMULATORS[venue](symbols=symbols, seed=args.seed, interval=args.interval)
                 await stack.enter_async_context(sim)
                 endpoints[venue] = sim
                 sims.append(sim)

@@ -38,7 +38,7 @@ def simulators(venues: Iterable[str], symbols: Iterable[str], *, seed: int, inte
     symbols = list(dict.fromkeys(symbols))
     depth = {} if levels is None else {"levels": levels}
     return [
-        (venue, SIMULATORS[venue](symbols, seed=seed, interval=interval, host=host,  # type: ignore[call-arg]
+        (venue, SIMULATORS[venue](symbols, seed=seed, interval=interval, host=host,
                                   port=port if i == 0 else 0, **depth))
         for i, venue in enumerate(dict.fromkeys(venues))
     ]

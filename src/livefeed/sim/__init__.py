@@ -20,8 +20,9 @@ from .faults import FAULT_NAMES
 from .kraken import KrakenSim
 from .market import DEFAULT_SPECS, BookTicker, MarketSim, Step, SymbolSpec, TradePrint, spec_for
 from .okx import OkxSim
+from .venue import VenueSim
 
-SIMULATORS: dict[str, type[SimServer]] = {
+SIMULATORS: dict[str, type[VenueSim]] = {
     "binance": BinanceSim,
     "coinbase": CoinbaseSim,
     "kraken": KrakenSim,
@@ -34,6 +35,7 @@ __all__ = [
     "SIMULATORS",
     "SimServer",
     "SimSession",
+    "VenueSim",
     "BybitSim",
     "CoinbaseSim",
     "KrakenSim",

@@ -11,19 +11,19 @@ combined-stream envelope, 5 incoming messages per second, 1024 streams per conne
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import orjson
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Response
 
 from . import binance_wire
-from .base import MarketClock, SimServer, SimSession, json_response
-from .fair import opening_time_ms
+from .base import SimSession, json_response
 from .faults import Faults
-from .market import MarketSim, Step, spec_for
+from .market import MarketSim, Step
+from .venue import VenueSim
 
 __all__ = ["BinanceSim", "BinanceSession", "MAX_MESSAGES_PER_SECOND"]
 
@@ -133,7 +133,7 @@ class BinanceSession(SimSession):
 
 
 
-class BinanceSim(MarketClock, SimServer):
+class BinanceSim(VenueSim):
     """Simulated Binance spot: ``async with BinanceSim() as sim: connect(sim.ws_url + "/stream?streams=...")``.
 
     With ``autostep`` one task steps every symbol each ``interval`` s; without it, ``await sim.step(n)`` drives
@@ -143,44 +143,16 @@ class BinanceSim(MarketClock, SimServer):
 
     sessions: list[BinanceSession]  # type: ignore[assignment]
 
-    def __init__(
-        self,
-        symbols: Iterable[str] = ("BTC-USDT", "ETH-USDT"),
-        seed: int = 0,
-        interval: float = 0.1,
-        levels: int = 200,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 60.0,
-        autostep: bool = True,
-        *,
-        send_queue: int = 4096,
-        max_changes: int = 10,
-        trade_prob: float = 0.3,
-        start_time_ms: int | None = None,
-    ) -> None:
-        super().__init__(host, port, ping_interval, ping_timeout, send_queue)
-        self.seed = seed
-        self.interval = interval
-        self.autostep = autostep
-        self.start_time_ms = start_time_ms
-        self.markets: dict[str, MarketSim] = {}
-        opened_ms = opening_time_ms(start_time_ms)
-        for symbol in symbols:
-            spec = spec_for(symbol)
-            self.markets[spec.canonical] = MarketSim(
-                spec, seed, levels, max_changes, trade_prob, venue="binance", start_ms=opened_ms
-            )
+    venue = "binance"
+
+    def __init__(self, symbols: Iterable[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(symbols, **kwargs)
         self._by_stream = {m.spec.venue_symbol.lower(): m for m in self.markets.values()}
         self._by_venue = {m.spec.venue_symbol: m for m in self.markets.values()}
-        self._steps = 0
-        self._per_second = max(1, round(1.0 / interval))
+        self._per_second = max(1, round(1.0 / self.interval))
         self._slow_depth: dict[str, Step | None] = dict.fromkeys(self._by_stream)
         self._agg_ids = {s: m.last_update_id // 7 for s, m in self._by_stream.items()}
         self._skip: dict[str, int] = dict.fromkeys(self._by_stream, 0)
-        self._paused = False
-        self._clock: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     # -- market control ------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -27,10 +28,11 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Response
 
 from . import bybit_wire as bw
-from .base import MarketClock, SimServer, SimSession, json_response
-from .fair import opening_time_ms
+from .base import SimSession, json_response
 from .faults import Faults
 from .market import MarketSim, spec_for
+from .specs import SymbolSpec
+from .venue import VenueSim
 
 __all__ = ["BybitSim", "BybitSession", "BookView", "WS_PATH"]
 
@@ -173,58 +175,33 @@ class BybitSession(SimSession):
         self.push(orjson.dumps(body))
 
 
-class BybitSim(MarketClock, SimServer):
+class BybitSim(VenueSim):
     """Simulated Bybit spot: ``async with BybitSim() as sim: Feed([...], endpoints={"bybit": sim})``.
 
     With ``autostep`` one task steps every symbol each ``interval`` s; without it ``await sim.step(n)`` drives the
     market by hand. ``start_time_ms`` pins ``ts`` to a market clock for byte-for-byte reproducible frames.
     """
 
-    def __init__(
-        self,
-        symbols: Iterable[str] = ("BTC-USDT", "ETH-USDT"),
-        seed: int = 0,
-        interval: float = 0.1,
-        levels: int = 200,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 60.0,
-        autostep: bool = True,
-        *,
-        send_queue: int = 4096,
-        max_changes: int = 10,
-        trade_prob: float = 0.3,
-        start_time_ms: int | None = None,
-        idle_timeout: float = 60.0,
-    ) -> None:
-        super().__init__(host, port, ping_interval, ping_timeout, send_queue)
-        self.seed = seed
-        self.interval = interval
-        self.autostep = autostep
-        self.start_time_ms = start_time_ms
+    venue = "bybit"
+
+    def market_spec(self, symbol: str) -> SymbolSpec:
+        # Spot trims trailing zeros: print with no padding, then trim (see bybit_wire.trim).
+        return dataclasses.replace(spec_for(symbol), wire_decimals=0)
+
+    def __init__(self, symbols: Iterable[str] | None = None, *, idle_timeout: float = 60.0,
+                 **kwargs: Any) -> None:
+        super().__init__(symbols, **kwargs)
         self.idle_timeout = idle_timeout
-        self.rng = random.Random(f"bybit:{seed}")
+        self.rng = random.Random(f"bybit:{self.seed}")
         self.pings_received = 0
-        self.markets: dict[str, MarketSim] = {}
-        opened_ms = opening_time_ms(start_time_ms)
-        for symbol in symbols:
-            # Spot trims trailing zeros: print with no padding, then trim (see bybit_wire.trim).
-            spec = dataclasses.replace(spec_for(symbol), wire_decimals=0)
-            self.markets[spec.canonical] = MarketSim(
-                spec, seed, levels, max_changes, trade_prob, venue="bybit", start_ms=opened_ms
-            )
         self.by_venue = {m.spec.venue_symbol: m for m in self.markets.values()}
         self.views: dict[tuple[str, int], BookView] = {}
         for sym, market in self.by_venue.items():
             for depth in bw.BOOK_DEPTHS:
-                view = BookView(depth, random.Random(f"{seed}:{sym}:{depth}").randrange(10**6, 10**8))
+                view = BookView(depth, random.Random(f"{self.seed}:{sym}:{depth}").randrange(10**6, 10**8))
                 view.refresh(market.snapshot(depth))
                 self.views[(sym, depth)] = view
         self._skip: dict[str, int] = dict.fromkeys(self.by_venue, 0)
-        self._steps = 0
-        self._paused = False
-        self._clock: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     @property

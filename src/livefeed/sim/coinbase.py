@@ -20,9 +20,9 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Response
 
 from . import coinbase_wire as cw
-from .base import MarketClock, SimServer, SimSession, json_response
-from .fair import opening_time_ms
+from .base import SimSession, json_response
 from .market import MarketSim, Step, SymbolSpec, spec_for
+from .venue import VenueSim
 
 __all__ = ["CoinbaseSim", "CoinbaseSession", "COINBASE_SPECS", "coinbase_spec"]
 
@@ -144,7 +144,7 @@ def _request_problem(request: Any, markets: dict[str, MarketSim]) -> str:
     return ""
 
 
-class CoinbaseSim(MarketClock, SimServer):
+class CoinbaseSim(VenueSim):
     """Simulated Coinbase Advanced Trade: ``Feed([...], endpoints={"coinbase": sim})``.
 
     With ``autostep`` one task steps every product each ``interval`` s; without it ``await sim.step(n)`` drives
@@ -153,47 +153,24 @@ class CoinbaseSim(MarketClock, SimServer):
 
     sessions: list[CoinbaseSession]  # type: ignore[assignment]
 
-    def __init__(
-        self,
-        symbols: Iterable[str] = ("BTC-USD", "ETH-USD"),
-        seed: int = 0,
-        interval: float = 0.1,
-        levels: int = 200,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        autostep: bool = True,
-        *,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 60.0,
-        send_queue: int = 4096,
-        max_changes: int = 10,
-        trade_prob: float = 0.3,
-        subscribe_within: float = SUBSCRIBE_WITHIN,
-        start_time_ms: int | None = None,
-    ) -> None:
-        super().__init__(host, port, ping_interval, ping_timeout, send_queue)
-        self.interval = interval
+    venue = "coinbase"
+    default_symbols = ("BTC-USD", "ETH-USD")
+
+    def market_spec(self, symbol: str) -> SymbolSpec:
+        return coinbase_spec(symbol)
+
+    def __init__(self, symbols: Iterable[str] | None = None, *,
+                 subscribe_within: float = SUBSCRIBE_WITHIN, **kwargs: Any) -> None:
+        super().__init__(symbols, **kwargs)
         self.subscribe_within = subscribe_within
-        self.autostep = autostep
-        self.start_time_ms = start_time_ms
-        self.markets: dict[str, MarketSim] = {}
-        opened_ms = opening_time_ms(start_time_ms)
-        for symbol in symbols:
-            spec = coinbase_spec(symbol)
-            self.markets[spec.canonical] = MarketSim(
-                spec, seed, levels, max_changes, trade_prob, venue="coinbase", start_ms=opened_ms
-            )
         self._recent: dict[str, deque[dict]] = {p: deque(maxlen=RECENT_TRADES) for p in self.markets}
         self._last_price = {p: m.spec.price_str(round(m.spec.start_price * 10**m.spec.price_decimals))
                             for p, m in self.markets.items()}
         self._volume = dict.fromkeys(self.markets, 0.0)
-        self._steps = 0
-        self._per_second = max(1, round(1.0 / interval))
+        self._per_second = max(1, round(1.0 / self.interval))
         self._beats = 0
         self._heartbeats = 0
         self._started_ns = time.time_ns()
-        self._paused = False
-        self._clock: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     # -- market control and faults -------------------------------------------------------------------------------

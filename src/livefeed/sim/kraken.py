@@ -21,10 +21,11 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Response
 
 from . import kraken_wire as kw
-from .base import MarketClock, SimServer, SimSession, json_response
-from .fair import opening_time_ms
+from .base import SimSession, json_response
 from .faults import Faults
 from .market import MarketSim, Step
+from .specs import SymbolSpec
+from .venue import VenueSim
 
 __all__ = ["KrakenSim", "KrakenSession", "BOOK_DEPTHS"]
 
@@ -77,7 +78,7 @@ class KrakenSession(SimSession):
             self.push(kw.error_ack(method, "Method not found", req_id, time_in))
 
 
-class KrakenSim(MarketClock, SimServer):
+class KrakenSim(VenueSim):
     """Simulated Kraken spot v2: ``async with KrakenSim() as sim: Feed([...], endpoints={"kraken": sim})``.
 
     With ``autostep`` one task steps every symbol each ``interval`` s; without it ``await sim.step(n)`` drives
@@ -86,45 +87,26 @@ class KrakenSim(MarketClock, SimServer):
 
     sessions: list[KrakenSession]  # type: ignore[assignment]
 
-    def __init__(
-        self,
-        symbols: Iterable[str] = ("BTC-USD", "ETH-USD"),
-        seed: int = 0,
-        interval: float = 0.1,
-        levels: int = 200,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 60.0,
-        autostep: bool = True,
-        *,
-        send_queue: int = 4096,
-        max_changes: int = 10,
-        trade_prob: float = 0.3,
-        heartbeat_interval: float = 1.0,
-        start_time_ms: int | None = None,
-    ) -> None:
-        super().__init__(host, port, ping_interval, ping_timeout, send_queue)
-        self.seed = seed
-        self.interval = interval
-        self.autostep = autostep
+    venue = "kraken"
+    default_symbols = ("BTC-USD", "ETH-USD")
+
+    def market_spec(self, symbol: str) -> SymbolSpec:
+        return kw.kraken_spec(symbol)
+
+    def market_key(self, spec: SymbolSpec) -> str:
+        return kw.pair_name(spec)
+
+    def __init__(self, symbols: Iterable[str] | None = None, *, heartbeat_interval: float = 1.0,
+                 **kwargs: Any) -> None:
+        super().__init__(symbols, **kwargs)
         self.heartbeat_interval = heartbeat_interval
-        self.start_time_ms = start_time_ms
-        self.markets: dict[str, MarketSim] = {}
-        opened_ms = opening_time_ms(start_time_ms)
-        for symbol in symbols:
-            spec = kw.kraken_spec(symbol)
-            self.markets[kw.pair_name(spec)] = MarketSim(
-                spec, seed, levels, max_changes, trade_prob, venue="kraken", start_ms=opened_ms
-            )
         self._views: dict[tuple[str, int], View] = {}
         self._skip = dict.fromkeys(self.markets, 0)
         self._corrupt = dict.fromkeys(self.markets, 0)
         self.faults.counts.setdefault("corrupt_checksum", 0)
         self._stats: dict[str, dict[str, Any]] = {pair: {} for pair in self.markets}
-        self._paused = False
         self._tasks: list[asyncio.Task[None]] = []
-        self._connection_ids = 10**19 // 7 + seed
+        self._connection_ids = 10**19 // 7 + self.seed
         self.requests: Counter[str] = Counter()
         """Client requests by ``method`` or ``method:channel`` (``ping``, ``unsubscribe:book``), for tests."""
         self.book_updates_sent: dict[str, int] = dict.fromkeys(self.markets, 0)

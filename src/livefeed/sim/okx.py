@@ -23,10 +23,10 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Response
 
 from . import okx_wire
-from .base import MarketClock, SimServer, SimSession, json_response
-from .fair import opening_time_ms
+from .base import SimSession, json_response
 from .faults import Faults
-from .market import MarketSim, Step, spec_for
+from .market import MarketSim, Step
+from .venue import VenueSim
 
 __all__ = ["OkxSim", "OkxSession"]
 
@@ -108,7 +108,7 @@ class OkxSession(SimSession):
         self.push(orjson.dumps(body))
 
 
-class OkxSim(MarketClock, SimServer):
+class OkxSim(VenueSim):
     """Simulated OKX v5 public: ``async with OkxSim() as sim: Feed(["okx:BTC-USDT"], endpoints={"okx": sim})``.
 
     With ``autostep`` one task steps every symbol each ``interval`` s; without it ``await sim.step(n)`` drives
@@ -118,45 +118,18 @@ class OkxSim(MarketClock, SimServer):
 
     sessions: list[OkxSession]  # type: ignore[assignment]
 
-    def __init__(
-        self,
-        symbols: Iterable[str] = ("BTC-USDT", "ETH-USDT"),
-        seed: int = 0,
-        interval: float = 0.1,
-        levels: int = 150,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 60.0,
-        autostep: bool = True,
-        *,
-        send_queue: int = 4096,
-        max_changes: int = 10,
-        trade_prob: float = 0.3,
-        idle_timeout: float = 30.0,
-        start_time_ms: int | None = None,
-    ) -> None:
-        super().__init__(host, port, ping_interval, ping_timeout, send_queue)
-        self.seed = seed
-        self.interval = interval
-        self.autostep = autostep
+    venue = "okx"
+    default_levels = 150
+
+    def __init__(self, symbols: Iterable[str] | None = None, *, idle_timeout: float = 30.0,
+                 **kwargs: Any) -> None:
+        super().__init__(symbols, **kwargs)
         self.idle_timeout = idle_timeout
-        self.start_time_ms = start_time_ms
-        self.markets: dict[str, MarketSim] = {}
-        opened_ms = opening_time_ms(start_time_ms)
-        for symbol in symbols:
-            spec = spec_for(symbol)
-            self.markets[spec.canonical] = MarketSim(
-                spec, seed, levels, max_changes, trade_prob, venue="okx", start_ms=opened_ms
-            )
         self.faults.counts.update({"corrupt_checksum": 0, "idle_close": 0})
         self._seq = {inst: m.last_update_id for inst, m in self.markets.items()}
         self._last_trade = {inst: (m.spec.price_str(0), m.spec.qty_str(0)) for inst, m in self.markets.items()}
         self._skip = dict.fromkeys(self.markets, 0)
         self._corrupt_left = 0
-        self._steps = 0
-        self._paused = False
-        self._clock: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     @property
