@@ -121,9 +121,13 @@ class KafkaSink:
                 self.errors += 1
                 log.warning("kafka sink: %s: %s; buffering (%d events)", self.bootstrap_servers,
                             type(exc).__name__, len(self._buffer))
-                with contextlib.suppress(TimeoutError):  # back off; a stop request still ends the wait early
-                    async with asyncio.timeout(backoff.next_delay()):
-                        await self._stopping.wait()
+                delay = backoff.next_delay()
+                if self._stopping.is_set():
+                    await asyncio.sleep(delay)  # flushing at stop: still pace the retries (stop() bounds the total)
+                else:
+                    with contextlib.suppress(TimeoutError):  # back off; a stop request ends the wait early
+                        async with asyncio.timeout(delay):
+                            await self._stopping.wait()
                 continue
             for _ in range(n):
                 self._buffer.popleft()
