@@ -46,7 +46,7 @@ from .feed_config import check_capacity, check_event_queue_size, check_venue_opt
 from .frames import RollingFrame
 from .frameset import TICKER_COLUMNS, TOP_OF_BOOK_COLUMNS, TRADE_COLUMNS, FrameSet
 from .model import Event
-from .registry import VENUES, Subscription, adapter_class, parse_subscription
+from .registry import SOURCES, Subscription, adapter_class, parse_subscription, source_of
 from .runtime import LoopThread
 from .sinks import Sink
 from .source import Source, SourceOptions, VenueEndpoints
@@ -63,6 +63,14 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _CLOSED = object()
+
+
+def _check_sources(what: str, given: Mapping[str, object]) -> None:
+    """``endpoints`` and ``venue_options`` are keyed by source: a venue's spot name or a derivatives source."""
+    unknown = set(given) - set(SOURCES)
+    if unknown:
+        raise UnknownVenueError(f"{what} given for unknown venue(s) {sorted(unknown)}; livefeed's sources are "
+                                f"{sorted(SOURCES)}")
 
 
 def _check_channels(channels: Iterable[str]) -> list[str]:
@@ -126,12 +134,10 @@ class Feed:
             raise UnknownVenueError("no subscriptions given, e.g. Feed(['binance:BTC-USDT'])")
         self.channels = _check_channels(channels)
         endpoints = dict(endpoints or {})
-        unknown = set(endpoints) - set(VENUES)
-        if unknown:
-            raise UnknownVenueError(f"endpoints given for unknown venue(s) {sorted(unknown)}")
+        _check_sources("endpoints", endpoints)
         self._endpoints = {
-            venue: VenueEndpoints.from_value(endpoints[venue], adapter_class(venue).default_endpoints)
-            for venue in endpoints
+            source: VenueEndpoints.from_value(endpoints[source], adapter_class(source).default_endpoints)
+            for source in endpoints
         }
         capacity = check_capacity(capacity)
         event_queue_size = check_event_queue_size(event_queue_size)
@@ -150,17 +156,16 @@ class Feed:
         self.connection_options = connection
         """The effective :class:`~livefeed.connection.ConnectionOptions` of every connection of this feed."""
         venue_options = dict(venue_options or {})
-        unknown = set(venue_options) - set(VENUES)
-        if unknown:
-            raise UnknownVenueError(f"venue_options given for unknown venue(s) {sorted(unknown)}")
+        _check_sources("venue_options", venue_options)
         self._venue_options = {
-            venue: check_venue_options(venue, opts, [s.symbol for s in self.subscriptions if s.venue == venue],
-                                       self._endpoints.get(venue), self._adapter_options)
-            for venue, opts in venue_options.items()
+            source: check_venue_options(source, opts,
+                                        [s.symbol for s in self.subscriptions if source_of(s) == source],
+                                        self._endpoints.get(source), self._adapter_options)
+            for source, opts in venue_options.items()
         }
         self.validate = validate
-        self._frameset = FrameSet(capacity, (adapter_class(venue) for venue in dict.fromkeys(
-            sub.venue for sub in self.subscriptions)))
+        self._frameset = FrameSet(capacity, (adapter_class(source) for source in dict.fromkeys(
+            source_of(sub) for sub in self.subscriptions)))
         self._routes = self._frameset.routes
         self.trades, self.top_of_book, self.tickers = (self._frameset.trades, self._frameset.top_of_book,
                                                        self._frameset.tickers)
@@ -275,16 +280,16 @@ class Feed:
 
     async def _open(self) -> None:
         self._stopping = False
-        by_venue: dict[str, list[str]] = {}
+        by_source: dict[str, list[str]] = {}
         for sub in self.subscriptions:
-            by_venue.setdefault(sub.venue, []).append(sub.symbol)
+            by_source.setdefault(source_of(sub), []).append(sub.symbol)
         adapters = [
-            adapter_class(venue)(
+            adapter_class(source)(
                 symbols, self.channels, self._emit,
-                endpoints=self._endpoints.get(venue), options=self._adapter_options,
-                **self._venue_options.get(venue, {}),
+                endpoints=self._endpoints.get(source), options=self._adapter_options,
+                **self._venue_options.get(source, {}),
             )
-            for venue, symbols in by_venue.items()
+            for source, symbols in by_source.items()
         ]
         started: list[Sink] = []
         try:

@@ -22,7 +22,7 @@ from .frames import RollingFrame
 from .frameset import FrameSet
 from .model import BookDelta, BookSnapshot, Event
 from .redact import redact_text, redact_url
-from .registry import VENUES, adapter_class, parse_subscription
+from .registry import SOURCES, adapter_class, parse_subscription
 from .runtime import LoopThread
 from .sinks.redis import DEFAULT_PREFIX, MalformedMessage, decode_event
 
@@ -190,7 +190,7 @@ class RedisFeed:
 
     async def _declare(self, venue: str) -> None:
         """Add the frames ``venue``'s adapter declares, the first time one of its streams is seen."""
-        if venue in self._declared or venue not in VENUES:
+        if venue in self._declared or venue not in SOURCES:
             return
         self._declared.add(venue)
         try:  # an adapter module may be heavy to import (web3 for eth): not on the loop

@@ -29,10 +29,10 @@ import orjson
 
 from ..connection import Backoff
 from ..errors import MissingExtraError
+from ..instruments import parse_instrument
 from ..model import BookDelta, BookSnapshot, Event, Side, Ticker, Trade
 from ..redact import redact_text, redact_url
 from ..registry import VENUES
-from ..symbols import canonical
 
 try:
     import redis.asyncio as aioredis
@@ -126,14 +126,15 @@ def _venue(value: object) -> str:
 
 
 def _symbol(value: object) -> str:
-    if not isinstance(value, str) or len(value) > 41:
-        raise MalformedMessage(f"symbol is not a BASE-QUOTE name: {str(value)[:60]!r}")
+    if not isinstance(value, str) or len(value) > 64:
+        raise MalformedMessage(f"symbol is not an instrument name: {str(value)[:60]!r}")
     try:
-        if canonical(value) == value:
+        if str(parse_instrument(value)) == value:
             return value
     except ValueError:
         pass
-    raise MalformedMessage(f"symbol is not a BASE-QUOTE name: {value[:60]!r}")
+    raise MalformedMessage(f"symbol is not an instrument name (BASE-QUOTE[-PERP|-YYYYMMDD[-STRIKE-C|P]]): "
+                           f"{value[:60]!r}")
 
 
 def _number(value: object, what: str) -> float:
