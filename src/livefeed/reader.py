@@ -22,7 +22,7 @@ from .frames import RollingFrame
 from .frameset import FrameSet
 from .model import BookDelta, BookSnapshot, Event
 from .redact import redact_text, redact_url
-from .registry import SOURCES, adapter_class, parse_subscription
+from .registry import SOURCES, adapter_class, parse_subscription, source_of
 from .runtime import LoopThread
 from .sinks.redis import DEFAULT_PREFIX, MalformedMessage, decode_event
 
@@ -90,9 +90,11 @@ class RedisFeed:
         self.block_ms = block_ms
         self.retry_initial, self.retry_cap = retry_initial, retry_cap
         self._books: dict[tuple[str, str], OrderBook] = {}
-        venues = [] if self.subscriptions is None else list(dict.fromkeys(s.venue for s in self.subscriptions))
-        self._frameset = FrameSet(capacity, (adapter_class(venue) for venue in venues), books=self._books)
-        self._declared = set(venues)
+        sources = [] if self.subscriptions is None else list(dict.fromkeys(source_of(s) for s in self.subscriptions))
+        self._frameset = FrameSet(capacity, (adapter_class(source) for source in sources), books=self._books)
+        self._declared = set(sources)
+        self._seen: set[str] = set()
+        """``venue:symbol`` of every stream whose source was looked up (the frames of each source are added once)."""
         self.trades, self.top_of_book, self.tickers = (self._frameset.trades, self._frameset.top_of_book,
                                                        self._frameset.tickers)
         self.events_read = 0
@@ -186,17 +188,26 @@ class RedisFeed:
             keys = [k.decode() async for k in client.scan_iter(match=f"{self.prefix}:*", _type="stream")]
         for key in keys:
             self._offsets.setdefault(key, self._initial_offset)
-            await self._declare(key.rpartition(":")[0].rpartition(":")[2])
+            _, _, venue, symbol = key.rsplit(":", 3)
+            await self._declare(f"{venue}:{symbol}")
 
-    async def _declare(self, venue: str) -> None:
-        """Add the frames ``venue``'s adapter declares, the first time one of its streams is seen."""
-        if venue in self._declared or venue not in SOURCES:
+    async def _declare(self, subscription: str) -> None:
+        """Add the frames the adapter of ``venue:symbol`` declares, the first time one of its sources is seen."""
+        if subscription in self._seen:
             return
-        self._declared.add(venue)
+        self._seen.add(subscription)
         try:  # an adapter module may be heavy to import (web3 for eth): not on the loop
-            self._frameset.declare(await asyncio.to_thread(adapter_class, venue))
+            try:
+                source = source_of(await asyncio.to_thread(parse_subscription, subscription))
+            except (LivefeedError, ValueError):  # not a subscription's name: its venue's own source, if any
+                source = subscription.partition(":")[0]
+                if source not in SOURCES:
+                    raise
+            if source not in self._declared:
+                self._declared.add(source)
+                self._frameset.declare(await asyncio.to_thread(adapter_class, source))
         except (LivefeedError, ValueError) as exc:
-            log.warning("redis reader: no frames for venue %r: %s", venue, exc)
+            log.warning("redis reader: no frames for %r: %s", subscription, exc)
 
     async def _follow(self) -> None:
         backoff = Backoff(initial=self.retry_initial, cap=self.retry_cap)
