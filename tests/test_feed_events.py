@@ -76,8 +76,6 @@ async def test_a_slow_consumer_loses_its_oldest_events_and_they_are_counted(sim:
         assert feed.queue_depths == ()  # a consumer that stopped iterating leaves no queue behind
 
 
-@pytest.mark.xfail(strict=True, reason="bug in Feed._close: the end marker is put with put_nowait under "
-                   "suppress(QueueFull), so a consumer whose queue is full at stop never ends (reported, issue 15)")
 async def test_events_ends_when_the_feed_stops_even_with_a_full_queue(sim: BinanceSim) -> None:
     """Rule: stopping the feed ends every ``async for`` over ``events()``, after what it still holds; a consumer
     whose queue was full must not wait for ever."""
@@ -89,7 +87,7 @@ async def test_events_ends_when_the_feed_stops_even_with_a_full_queue(sim: Binan
         await until(feed, lambda: feed.queue_depths == (size,), what="a full queue")
     async with asyncio.timeout(5):  # a hang guard: the end marker must not be lost on a full queue
         rest = [event async for event in events]
-    assert 1 <= len(rest) <= size
+    assert len(rest) == size - 1  # the end marker took the oldest event's place
 
 
 async def test_events_needs_a_running_feed(sim: BinanceSim) -> None:

@@ -327,9 +327,11 @@ class Feed:
                 await sink.stop()
             except Exception:
                 log.exception("sink %r failed to stop cleanly", sink)
-        for queue in self._queues:
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(_CLOSED)
+        for queue in self._queues:  # the end marker must reach every consumer: when full, it takes the oldest's place
+            if queue.full():
+                queue.get_nowait()
+                self.dropped_events += 1
+            queue.put_nowait(_CLOSED)
         self._loop = None
 
     # -- consuming events -----------------------------------------------------------------------------------
