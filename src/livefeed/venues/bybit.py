@@ -36,6 +36,8 @@ __all__ = [
     "MalformedFrame",
     "venue_symbol",
     "topics_for",
+    "spot_ws_url",
+    "ws_url_with_path",
     "split_topic",
     "parse_trades",
     "parse_book",
@@ -172,25 +174,39 @@ class UpdateSequencer:
         return Verdict.APPLY
 
 
-def spot_ws_url(base: str) -> str:
-    """A bare ``ws://host:port`` gets Bybit's spot path; a URL that already has a path is used as given."""
+def ws_url_with_path(base: str, path: str) -> str:
+    """A bare ``ws://host:port`` gets the market's ``path``; a URL that already has a path is used as given."""
     parts = urlsplit(base)
     if parts.path in ("", "/"):
-        return urlunsplit((parts.scheme, parts.netloc, _SPOT_PATH, parts.query, ""))
+        return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
     return base
 
 
+def spot_ws_url(base: str) -> str:
+    """A bare ``ws://host:port`` gets Bybit's spot path; a URL that already has a path is used as given."""
+    return ws_url_with_path(base, _SPOT_PATH)
+
+
 class BybitAdapter(MarketAdapter):
-    """Bybit v5 public spot market data; books kept from pushed snapshots and ``u``-checked deltas."""
+    """Bybit v5 public spot market data; books kept from pushed snapshots and ``u``-checked deltas.
+
+    Another Bybit market (linear perpetuals) subclasses it with its own ``source``, ``category``, ``ws_path``,
+    :meth:`venue_name`, :meth:`topics`, :meth:`listing` and :meth:`on_topic` for the topics spot has not.
+    """
 
     name = "bybit"
+    source = "bybit"
+    """The registry's source name: it names the connections (``bybit-0``)."""
+    category = "spot"
+    """``category`` of ``/v5/market/instruments-info``."""
+    ws_path = _SPOT_PATH
     default_endpoints = VenueEndpoints(ws="wss://stream.bybit.com/v5/public/spot", rest="https://api.bybit.com")
     heartbeat_interval: float = HEARTBEAT_INTERVAL
     book_depth: int = BOOK_DEPTH
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._names = {s: venue_symbol(s) for s in self.symbols}
+        self._names = {s: self.venue_name(s) for s in self.symbols}
         self._by_name = {n: s for s, n in self._names.items()}
         self._tops = {s: OrderBook("bybit", s) for s in self.symbols}
         self._conn_of: dict[str, Connection] = {}
@@ -199,8 +215,22 @@ class BybitAdapter(MarketAdapter):
         self.pongs = 0
 
     # -- setup ------------------------------------------------------------------------------------------------
+    def venue_name(self, symbol: str) -> str:
+        """The venue's default name of ``symbol`` (before :meth:`validate` reads the listing's own)."""
+        return venue_symbol(symbol)
+
+    def topics(self, name: str) -> list[str]:
+        """The topics one venue symbol needs for the feed's channels."""
+        return topics_for(name, self.channels, self.book_depth)
+
+    async def listing(self) -> dict[str, str]:
+        """Canonical symbol -> venue name of every instrument in trading."""
+        listed: dict[str, str] = await self.list_symbols("/v5/market/instruments-info", listed_symbols,
+                                                         {"category": self.category})
+        return listed
+
     async def validate(self) -> None:
-        listed = await self.list_symbols("/v5/market/instruments-info", listed_symbols, {"category": "spot"})
+        listed = await self.listing()
         check_known("bybit", self.symbols, listed)
         self._names = {s: listed[s] for s in self.symbols}
         self._by_name = {n: s for s, n in self._names.items()}
@@ -209,7 +239,7 @@ class BybitAdapter(MarketAdapter):
         groups: list[list[str]] = [[]]
         size = 0
         for symbol in self.symbols:
-            topics = topics_for(self._names[symbol], self.channels, self.book_depth)
+            topics = self.topics(self._names[symbol])
             cost = len(orjson.dumps(topics))
             if groups[-1] and size + cost > MAX_ARGS_CHARS:
                 groups.append([])
@@ -232,7 +262,8 @@ class BybitAdapter(MarketAdapter):
 
         # Bybit counts only application pings as activity; websockets' protocol pings are not enough.
         keepalive = KeepAlive(lambda: self._op_message("ping"), self.heartbeat_interval)
-        return self.connection(spot_ws_url(self.endpoints.ws), f"bybit-{index}", on_connect=subscribe,
+        return self.connection(ws_url_with_path(self.endpoints.ws, self.ws_path), f"{self.source}-{index}",
+                               on_connect=subscribe,
                                on_disconnect=lambda: self.unsync_all(symbols), keepalive=keepalive)
 
     def _op_message(self, op: str, args: list[str] | None = None) -> str:
@@ -265,8 +296,12 @@ class BybitAdapter(MarketAdapter):
         elif kind == "orderbook":
             event = parse_book(message, symbol, receipt_ns)
             self.settle(symbol, self.rules[symbol].judge(event), event, conn)  # type: ignore[attr-defined]
-        else:
+        elif not self.on_topic(kind, message, symbol, receipt_ns):
             raise MalformedFrame(f"unexpected topic {topic!r}")
+
+    def on_topic(self, kind: str, message: dict[str, Any], symbol: str, receipt_ns: int) -> bool:
+        """A push of a topic the spot adapter does not know (``tickers.X`` on linear); ``False``: malformed."""
+        return False
 
     def _on_control(self, message: dict[str, Any]) -> None:
         op = message.get("op")
@@ -299,7 +334,7 @@ class BybitAdapter(MarketAdapter):
             return
         self._resubscribing.add(symbol)
         self.spawn(self._resubscribe_topic(symbol, conn, f"orderbook.{self.book_depth}.{self._names[symbol]}"),
-                   f"bybit-resubscribe-{symbol}")
+                   f"{self.source}-resubscribe-{symbol}")
 
     async def _resubscribe_topic(self, symbol: str, conn: Connection, topic: str) -> None:
         try:

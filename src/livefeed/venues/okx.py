@@ -251,9 +251,17 @@ class BookChecker:
 
 # -- the adapter ------------------------------------------------------------------------------------------------
 class OkxAdapter(MarketAdapter):
-    """OKX v5 public market data on one WebSocket, subscribed with ``{"op": "subscribe", "args": [...]}``."""
+    """OKX v5 public market data on one WebSocket, subscribed with ``{"op": "subscribe", "args": [...]}``.
+
+    Another OKX market (perpetual swaps) subclasses it with its own ``source``, ``inst_type``, :meth:`inst_id`,
+    :meth:`listing`, :meth:`subscribe_args` and :meth:`on_item` for the channels spot has not.
+    """
 
     name = "okx"
+    source = "okx"
+    """The registry's source name: it names the connection (``okx-0``)."""
+    inst_type = "SPOT"
+    """``instType`` of ``/api/v5/public/instruments``."""
     default_endpoints = VenueEndpoints(ws="wss://ws.okx.com:8443/ws/v5/public", rest="https://www.okx.com")
 
     def __init__(self, *args: Any, ping_after: float = 20.0, **kwargs: Any) -> None:
@@ -261,16 +269,28 @@ class OkxAdapter(MarketAdapter):
         if not 0 < ping_after < 30:
             raise ValueError("ping_after must be between 0 and 30 s: OKX drops connections silent for 30 s")
         self.ping_after = ping_after
-        self._by_inst = {venue_symbol(s): s for s in self.symbols}
+        self._by_inst = {self.inst_id(s): s for s in self.symbols}
         # Symbols whose ``books`` snapshot is awaited after a (re)subscribe -> whether OKX has acked it. An update
         # before the ack is in flight from the old subscription; one after it means the snapshot was lost.
         self._awaiting: dict[str, bool] = {}
         self._ignored: dict[str, int] = dict.fromkeys(self.symbols, 0)
 
+    def inst_id(self, symbol: str) -> str:
+        """The ``instId`` of a canonical symbol."""
+        return venue_symbol(symbol)
+
+    async def listing(self) -> set[str]:
+        """The canonical symbols of the live instruments of ``inst_type``."""
+        listed: set[str] = await self.list_symbols("/api/v5/public/instruments", listed_symbols,
+                                                   {"instType": self.inst_type}, what="instruments")
+        return listed
+
     async def validate(self) -> None:
-        listed = await self.list_symbols("/api/v5/public/instruments", listed_symbols, {"instType": "SPOT"},
-                                         what="instruments")
-        check_known("okx", self.symbols, listed)
+        check_known("okx", self.symbols, await self.listing())
+
+    def subscribe_args(self) -> list[dict[str, str]]:
+        """Every ``args`` entry the connection subscribes."""
+        return subscription_args(self.symbols, self.channels)
 
     @property
     def pings_sent(self) -> int:
@@ -283,7 +303,7 @@ class OkxAdapter(MarketAdapter):
         async def on_connect(c: Connection) -> None:
             if "book" in self.channels:
                 self._awaiting = dict.fromkeys(self.symbols, False)
-            args = subscription_args(self.symbols, self.channels)
+            args = self.subscribe_args()
             for start in range(0, len(args), _ARGS_PER_MESSAGE):
                 chunk = args[start : start + _ARGS_PER_MESSAGE]
                 await c.send(orjson.dumps({"op": "subscribe", "args": chunk}).decode())
@@ -294,8 +314,8 @@ class OkxAdapter(MarketAdapter):
 
         # ``ping`` whenever nothing has arrived for ``ping_after`` s, so OKX's 30 s idle rule never fires.
         keepalive = KeepAlive(lambda: "ping", self.ping_after, when_idle=True)
-        return [self.connection(self.endpoints.ws, "okx-0", on_connect=on_connect, on_disconnect=on_disconnect,
-                                keepalive=keepalive)]
+        return [self.connection(self.endpoints.ws, f"{self.source}-0", on_connect=on_connect,
+                                on_disconnect=on_disconnect, keepalive=keepalive)]
 
     # -- frames -----------------------------------------------------------------------------------------------
     def on_frame(self, frame: str | bytes, receipt_ns: int, conn: Connection) -> None:
@@ -323,8 +343,12 @@ class OkxAdapter(MarketAdapter):
                 ticker = parse_ticker(item, symbol, receipt_ns)
                 if ticker is not None:
                     self.emit(ticker)
-            else:
+            elif not self.on_item(channel, item, symbol, receipt_ns):
                 raise MalformedFrame(f"unknown channel {channel!r}")
+
+    def on_item(self, channel: str, item: dict[str, Any], symbol: str, receipt_ns: int) -> bool:
+        """One ``data`` element of a channel spot does not subscribe; ``False``: malformed."""
+        return False
 
     def _on_event(self, message: dict[str, Any]) -> None:
         event = message["event"]
@@ -359,7 +383,7 @@ class OkxAdapter(MarketAdapter):
             return
         self._awaiting[symbol] = False
         self._ignored[symbol] = 0
-        args = [{"channel": "books", "instId": venue_symbol(symbol)}]
+        args = [{"channel": "books", "instId": self.inst_id(symbol)}]
 
         async def resubscribe() -> None:
             try:
@@ -368,4 +392,4 @@ class OkxAdapter(MarketAdapter):
             except (ConnectionError, OSError, WebSocketException) as exc:  # a reconnect resubscribes everything
                 log.info("okx %s: resubscribe failed (%s)", symbol, exc)
 
-        self.spawn(resubscribe(), f"okx-resubscribe-{symbol}")
+        self.spawn(resubscribe(), f"{self.source}-resubscribe-{symbol}")
