@@ -11,8 +11,12 @@ is known exactly. :func:`start_server` forks a process that serves it on 127.0.0
 * ``/bench/expected`` and ``/bench/started``: the true final book, and the ``time.monotonic()`` instant the latest
   stream's first frame was written (CLOCK_MONOTONIC is system-wide, so clients in other processes can use it).
 
-The server writes pre-encoded WebSocket frames in large batches with flow control, so its per-message cost is nil
-and it never shares a GIL with the client it feeds. Only the standard library and ``websockets`` are imported, so
+The server writes pre-encoded WebSocket frames, so its per-message cost is nil and it never shares a GIL with the
+client it feeds. ``mode="bulk"`` (the default) writes them in 256 KiB batches under the transport's flow control;
+``mode="paced"`` writes one frame per ``write`` and yields to the loop after each, like a live exchange;
+``mode="burst"`` writes the whole stream in one ``write`` (the kernel and the transport buffer it all).
+:func:`load_stream` caches generated streams under ``.bench/`` (generating 100,000 messages takes half a minute).
+Only the standard library and ``websockets`` are imported, so
 the cryptofeed client can use this module from its own virtualenv.
 """
 
@@ -21,17 +25,19 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import pickle
 import random
 import struct
 import time
 from bisect import insort
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
-__all__ = ["STREAM_NAME", "SYMBOL", "Stream", "make_stream", "start_server", "encode_frames"]
+__all__ = ["STREAM_NAME", "SYMBOL", "MODES", "Stream", "make_stream", "load_stream", "start_server", "encode_frames"]
 
 SYMBOL = "BTCUSDT"
 STREAM_NAME = "btcusdt@depth@100ms"
@@ -40,6 +46,8 @@ QTY_STEP = 100_000  # quantities in units of 0.00001 BTC, Binance's BTCUSDT lot 
 FIRST_UPDATE_ID = 50_000_000_001
 FIRST_EVENT_MS = 1_717_200_000_000
 BATCH_BYTES = 256 * 1024
+MODES = ("bulk", "paced", "burst")
+CACHE = Path(__file__).resolve().parent.parent / ".bench"
 
 
 @dataclass(slots=True)
@@ -163,6 +171,24 @@ def make_stream(messages: int = 100_000, levels: int = 1_000, seed: int = 202406
     return stream
 
 
+def load_stream(messages: int = 100_000, levels: int = 1_000, seed: int = 20240601) -> Stream:
+    """:func:`make_stream`, cached in ``.bench/`` (git-ignored) by its arguments."""
+    path = CACHE / f"stream-{messages}-{levels}-{seed}.pickle"
+    try:
+        with path.open("rb") as file:
+            stream: Stream = pickle.load(file)
+        return stream
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        pass
+    stream = make_stream(messages, levels, seed)
+    CACHE.mkdir(exist_ok=True)
+    partial = path.with_suffix(".partial")
+    with partial.open("wb") as file:
+        pickle.dump(stream, file, protocol=pickle.HIGHEST_PROTOCOL)
+    partial.replace(path)
+    return stream
+
+
 # -- the loopback server -------------------------------------------------------------------------------------------
 
 
@@ -192,9 +218,15 @@ def encode_frames(payloads: list[bytes], batch_bytes: int = BATCH_BYTES) -> list
 class _Replay:
     """Server state: the stream, its encoded frames, and when the latest replay started and ended."""
 
-    def __init__(self, stream: Stream) -> None:
+    def __init__(self, stream: Stream, mode: str = "bulk") -> None:
         self.stream = stream
-        self.blobs = encode_frames(stream.frames)
+        self.mode = mode
+        if mode == "paced":
+            self.blobs = encode_frames(stream.frames, batch_bytes=1)
+        elif mode == "burst":
+            self.blobs = [b"".join(encode_frames(stream.frames))]
+        else:
+            self.blobs = encode_frames(stream.frames)
         self.expected = stream.expected_body()
         self.exchange_info = json.dumps({"symbols": [{
             "symbol": SYMBOL, "status": "TRADING", "baseAsset": "BTC", "quoteAsset": "USDT",
@@ -249,8 +281,8 @@ class _Replay:
         self.finished = time.monotonic()
 
 
-async def _serve(stream: Stream, ports: multiprocessing.Queue[int]) -> None:
-    replay = _Replay(stream)
+async def _serve(stream: Stream, ports: multiprocessing.Queue[int], mode: str) -> None:
+    replay = _Replay(stream, mode)
     async with serve(
         replay.handle, "127.0.0.1", 0, process_request=replay.process_request, compression=None, max_size=None
     ) as server:
@@ -258,14 +290,18 @@ async def _serve(stream: Stream, ports: multiprocessing.Queue[int]) -> None:
         await server.serve_forever()
 
 
-def _server_main(stream: Stream, ports: multiprocessing.Queue[int]) -> None:
-    asyncio.run(_serve(stream, ports))
+def _server_main(stream: Stream, ports: multiprocessing.Queue[int], mode: str) -> None:
+    asyncio.run(_serve(stream, ports, mode))
 
 
-def start_server(stream: Stream, timeout: float = 120.0) -> tuple[multiprocessing.process.BaseProcess, int]:
-    """Fork a server process for ``stream``; returns it (terminate it when done) and its port."""
+def start_server(stream: Stream, timeout: float = 120.0, mode: str = "bulk",
+                 ) -> tuple[multiprocessing.process.BaseProcess, int]:
+    """Fork a server process for ``stream`` writing in ``mode`` (see :data:`MODES`); returns it (terminate it when
+    done) and its port."""
+    if mode not in MODES:
+        raise ValueError(f"server mode must be one of {MODES}, got {mode!r}")
     context = multiprocessing.get_context("fork")  # the child inherits the frames instead of unpickling them
     ports: multiprocessing.Queue[int] = context.Queue()
-    process = context.Process(target=_server_main, args=(stream, ports), name="bench-server", daemon=True)
+    process = context.Process(target=_server_main, args=(stream, ports, mode), name="bench-server", daemon=True)
     process.start()
     return process, ports.get(timeout=timeout)
