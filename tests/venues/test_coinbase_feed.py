@@ -63,6 +63,18 @@ async def test_sequence_gap_resyncs_without_reconnecting(feed: Feed, sim: Coinba
     assert stat(feed, "reconnects") == 0  # the socket stayed up; level2 was unsubscribed and resubscribed
 
 
+async def test_a_new_connection_numbers_its_frames_from_zero_again(feed: Feed, sim: CoinbaseSim) -> None:
+    """``sequence_num`` counts per connection: after a reconnect the first frame is 0 again, which is in sequence
+    (not a late frame to ignore), so the new connection's snapshots rebuild the books."""
+    await until(feed, lambda: synced(feed), what="books synced")
+    (adapter,) = feed.sources
+    sim.drop_connections()
+    await until(feed, lambda: stat(feed, "connects") >= 2 and synced(feed), what="reconnected and synced")
+    assert adapter.tracker.out_of_order == 0 and adapter.tracker.gaps == 0  # type: ignore[attr-defined]
+    assert (feed.book_stats()["snapshots"] >= 2).all()
+    await assert_books_exact(feed, sim, "coinbase", SYMBOLS)
+
+
 async def test_multi_megabyte_snapshot_through_the_feed() -> None:
     async with (
         CoinbaseSim(symbols=["BTC-USD"], seed=1, levels=25_000, interval=0.05) as big,
