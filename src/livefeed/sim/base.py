@@ -30,6 +30,10 @@ from .faults import Faults
 __all__ = ["LoopbackServer", "SimServer", "SimSession", "MarketClock", "json_response", "query_params"]
 
 
+RestFault = int | tuple[int, dict[str, str]] | str | bytes
+"""One injected REST failure (see :meth:`SimServer.fail_rest`)."""
+
+
 def json_response(status: int, body: object, extra_headers: dict[str, str] | None = None) -> Response:
     """A plain HTTP response for ``process_request``; ``Connection: close`` since the socket closes after it."""
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
@@ -224,6 +228,9 @@ class SimServer(LoopbackServer):
         self.faults = Faults()
         self.rest_requests: Counter[str] = Counter()
         """REST calls served, by path (``/api/v3/depth``), so tests can await or assert on them."""
+        self.rest_log: list[tuple[str, float, int]] = []
+        """``(path, loop time, status)`` of every REST call, in order (0 for a connection reset)."""
+        self._rest_faults: dict[str, collections.deque[RestFault]] = {}
         self.sessions: list[SimSession] = []
         self._server: Server | None = None
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
@@ -282,6 +289,31 @@ class SimServer(LoopbackServer):
         """Every send waits ``delay`` s; queues then fill and the bounded queue ends in a 1008 drop. 0 ends it."""
         self.faults.send_delay = delay
 
+    def fail_rest(self, path: str, *faults: RestFault) -> None:
+        """The next requests for ``path`` fail, one per fault, before it is served normally again.
+
+        A fault is an HTTP status (``500``), a status with headers (``(429, {"Retry-After": "1"})``), ``"reset"``
+        (the connection is closed with no answer: a transport error), ``"garbage"`` (HTTP 200 with a body that is
+        not JSON), or ``bytes`` (HTTP 200 with that body, e.g. an old snapshot).
+        """
+        self._rest_faults.setdefault(path, collections.deque()).extend(faults)
+
+    def _rest_fault(self, connection: ServerConnection, path: str) -> Response | None:
+        queue = self._rest_faults.get(path)
+        if not queue:
+            return None
+        fault = queue.popleft()
+        self.faults.counts["rest_failures"] += 1
+        if fault == "reset":
+            connection.transport.abort()
+            return connection.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR, "")  # never reaches the client
+        if fault == "garbage":
+            return json_response(200, b"<html>down for maintenance</html>", {"Content-Type": "text/html"})
+        if isinstance(fault, bytes):
+            return json_response(200, fault)
+        status, headers = fault if isinstance(fault, tuple) else (fault, {})
+        return json_response(status, {"code": -status, "msg": "injected by the simulator"}, headers)
+
     @property
     def fault_counts(self) -> dict[str, int]:
         return self.faults.counts
@@ -320,8 +352,10 @@ class SimServer(LoopbackServer):
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
         if self.is_rest(path):
-            response = self.handle_rest(path, query_params(request.path))
+            response = self._rest_fault(connection, path) or self.handle_rest(path, query_params(request.path))
             self.rest_requests[path] += 1
+            reset = connection.transport.is_closing()
+            self.rest_log.append((path, asyncio.get_running_loop().time(), 0 if reset else response.status_code))
             self._notify()
             response.headers["Date"] = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
             return response

@@ -21,6 +21,7 @@ FAULT_NAMES = (
     "rate_limit",  # connections closed 1008 for more than the venue's incoming messages per second
     "corrupt_checksum",  # book messages sent with a wrong checksum (Kraken, OKX)
     "idle_timeout",  # connections closed for sending nothing for the venue's idle limit (Bybit, OKX)
+    "rest_failures",  # REST requests answered with an injected failure (SimServer.fail_rest)
 )
 
 
