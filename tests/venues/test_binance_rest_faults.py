@@ -29,19 +29,19 @@ def book_feed(sim: BinanceSim) -> Feed:
 async def test_every_kind_of_snapshot_failure_is_retried_until_the_book_is_exact(
     sim: BinanceSim, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sim.fail_rest(DEPTH, "reset", 500, "garbage", (418, {"Retry-After": "0"}))
+    sim.fail_rest(DEPTH, "reset", 500, "garbage", (418, {"Retry-After": "0"}), (429, {"Retry-After": "soon"}))
     feed = book_feed(sim)
     with caplog.at_level(logging.INFO, logger="livefeed.venues.binance"):
         async with feed:
             await until(feed, lambda: feed.book_stats()["synced"].all(), what="the book synced")
             await assert_books_exact(feed, sim, "binance", ["BTC-USDT"])
-    assert [status for path, _, status in sim.rest_log if path == DEPTH][:5] == [0, 500, 200, 418, 200]
-    assert sim.fault_counts["rest_failures"] == 4
+    assert [status for path, _, status in sim.rest_log if path == DEPTH][:6] == [0, 500, 200, 418, 429, 200]
+    assert sim.fault_counts["rest_failures"] == 5
     said = caplog.text
     assert "snapshot request failed" in said  # the reset
     assert "snapshot HTTP 500" in said
     assert "snapshot body is not a depth snapshot" in said  # HTTP 200 with a web page
-    assert "rate limited (418)" in said
+    assert "rate limited (418)" in said and "rate limited (429), retrying in 1s" in said  # "soon": the default
     stats = feed.book_stats().iloc[0]
     assert (stats["snapshots"], stats["gaps"]) == (1, 0)
 

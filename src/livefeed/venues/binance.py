@@ -25,6 +25,7 @@ from ..model import BookDelta, BookSnapshot, Side, Ticker, Trade
 from ..redact import redact_text
 from ..symbols import check_known
 from .base import MalformedFrame, MarketAdapter, RestError, VenueEndpoints, Verdict, decode_object
+from .rest import retry_after
 
 __all__ = [
     "BinanceAdapter",
@@ -327,9 +328,9 @@ class BinanceAdapter(MarketAdapter):
             log.warning("binance %s: snapshot request failed: %s", symbol, redact_text(str(exc)) or type(exc).__name__)
             return None
         if response.status_code in (418, 429):
-            retry_after = float(response.headers.get("Retry-After", "1"))
-            log.warning("binance %s: rate limited (%s), retrying in %.0fs", symbol, response.status_code, retry_after)
-            await asyncio.sleep(retry_after)
+            wait = retry_after(response)
+            log.warning("binance %s: rate limited (%s), retrying in %.0fs", symbol, response.status_code, wait)
+            await asyncio.sleep(wait)
             return None
         if response.status_code != 200:
             log.warning("binance %s: snapshot HTTP %s: %s", symbol, response.status_code, response.text[:200])

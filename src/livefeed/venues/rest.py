@@ -21,7 +21,7 @@ from ..source import SourceOptions, VenueEndpoints
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["RestClient", "RestError", "ResponseTooLargeError"]
+__all__ = ["RestClient", "RestError", "ResponseTooLargeError", "retry_after"]
 
 
 class RestError(LivefeedError):
@@ -30,6 +30,16 @@ class RestError(LivefeedError):
 
 class ResponseTooLargeError(RestError):
     """A REST body exceeded ``max_body`` bytes; the rest was not read (a broken or hostile server)."""
+
+
+def retry_after(response: httpx.Response, default: float = 1.0, cap: float = 300.0) -> float:
+    """Seconds a rate-limited response asks to wait (``Retry-After`` in seconds), within ``[0, cap]``; ``default``
+    when the header is missing or not a number (a broken proxy must not crash the retry loop)."""
+    try:
+        seconds = float(response.headers.get("Retry-After", default))
+    except ValueError:
+        return default
+    return min(max(seconds, 0.0), cap) if seconds == seconds else default
 
 
 class RestClient:
