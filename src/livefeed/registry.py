@@ -32,6 +32,7 @@ SOURCES: dict[str, str] = {
     "kraken": "livefeed.venues.kraken:KrakenAdapter",
     "bybit": "livefeed.venues.bybit:BybitAdapter",
     "okx": "livefeed.venues.okx:OkxAdapter",
+    "deribit": "livefeed.venues.deribit:DeribitAdapter",
     "eth": "livefeed.chain.ethereum:EthereumAdapter",
 }
 """Source name -> ``module:class`` of its adapter."""
@@ -42,6 +43,9 @@ MARKETS: dict[tuple[str, Kind], str] = {
     ("kraken", Kind.SPOT): "kraken",
     ("bybit", Kind.SPOT): "bybit",
     ("okx", Kind.SPOT): "okx",
+    ("deribit", Kind.PERP): "deribit",
+    ("deribit", Kind.FUTURE): "deribit",
+    ("deribit", Kind.OPTION): "deribit",
 }
 """``(venue, instrument kind)`` -> the source that serves it."""
 
