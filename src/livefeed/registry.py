@@ -32,6 +32,7 @@ SOURCES: dict[str, str] = {
     "kraken": "livefeed.venues.kraken:KrakenAdapter",
     "bybit": "livefeed.venues.bybit:BybitAdapter",
     "okx": "livefeed.venues.okx:OkxAdapter",
+    "binance-usdm": "livefeed.venues.binance_usdm:BinanceUsdmAdapter",
     "deribit": "livefeed.venues.deribit:DeribitAdapter",
     "eth": "livefeed.chain.ethereum:EthereumAdapter",
 }
@@ -43,6 +44,8 @@ MARKETS: dict[tuple[str, Kind], str] = {
     ("kraken", Kind.SPOT): "kraken",
     ("bybit", Kind.SPOT): "bybit",
     ("okx", Kind.SPOT): "okx",
+    ("binance", Kind.PERP): "binance-usdm",
+    ("binance", Kind.FUTURE): "binance-usdm",
     ("deribit", Kind.PERP): "deribit",
     ("deribit", Kind.FUTURE): "deribit",
     ("deribit", Kind.OPTION): "deribit",
