@@ -187,9 +187,24 @@ class RedisFeed:
         else:
             keys = [k.decode() async for k in client.scan_iter(match=f"{self.prefix}:*", _type="stream")]
         for key in keys:
-            self._offsets.setdefault(key, self._initial_offset)
+            if key not in self._offsets:
+                self._offsets[key] = await self._start_offset(client, key)
             _, _, venue, symbol = key.rsplit(":", 3)
             await self._declare(f"{venue}:{symbol}")
+
+    async def _start_offset(self, client: aioredis.Redis, key: str) -> str:
+        """Where reading ``key`` starts: its beginning (``from_start``), else its last entry now, as a concrete ID.
+
+        Not ``$``: that means "what arrives after this call" on every XREAD, so a reader that had read nothing yet
+        would lose what was written between two reads or while Redis could not be read.
+        """
+        if self._initial_offset == "0":
+            return "0"
+        last = await client.xrevrange(key, count=1)
+        if not last:
+            return "0-0"
+        entry_id = last[0][0]
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     async def _declare(self, subscription: str) -> None:
         """Add the frames the adapter of ``venue:symbol`` declares, the first time one of its sources is seen."""
