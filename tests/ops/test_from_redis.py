@@ -165,3 +165,31 @@ def test_a_redis_outage_is_reported_by_the_reader_which_resumes_where_it_left_of
         remote.stop()
     assert seen == [str(n) for n in range(8)]
     assert trade_ids(remote) == seen
+
+
+def test_from_start_false_misses_nothing_written_while_its_reads_were_failing(redis_server: RedisServer) -> None:
+    """Rule: ``from_start=False`` skips what the streams held when the reader started, not what arrives later.
+
+    The reader's own XREADs are refused for a while (a Redis ACL takes the command away from its user, so the
+    outage is the reader's alone and ends exactly when the test says); trades written meanwhile must be read once
+    it may read again. A reader that kept ``$`` ("only what arrives after this call") as its position would
+    lose them."""
+    admin = redis.Redis.from_url(redis_server.url)
+    admin.acl_setuser("watcher", enabled=True, passwords=["+s3cret"], keys=["*"], commands=["+@all"])
+    url = f"redis://watcher:s3cret@127.0.0.1:{redis_server.port}/0"
+    publish(redis_server.url, [a_trade(n) for n in range(3)])  # before the reader: skipped
+    remote = RedisFeed(url, ["binance:BTC-USDT"], from_start=False, block_ms=50, retry_initial=0.01, retry_cap=0.05)
+    remote.start()
+    try:
+        wait_until_reader_blocks(redis_server.url)
+        admin.acl_setuser("watcher", commands=["-xread"])
+        wait_for(lambda: remote.errors >= 2, "the reader's XREADs to be refused")
+        assert "NoPermissionError" in remote.last_error and "s3cret" not in remote.last_error
+        publish(redis_server.url, [a_trade(n) for n in range(3, 6)])  # while the reader cannot read
+        admin.acl_setuser("watcher", commands=["+xread"])
+        publish(redis_server.url, [a_trade(n) for n in range(6, 8)])  # once it may read again
+        wait_for(lambda: "7" in trade_ids(remote), "the last trade")
+        assert trade_ids(remote) == [str(n) for n in range(3, 8)]
+    finally:
+        remote.stop()
+        admin.close()
