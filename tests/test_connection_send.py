@@ -35,7 +35,7 @@ async def test_send_after_the_connection_noticed_the_drop_raises_connection_erro
             await task
 
 
-async def test_send_on_a_socket_the_peer_closed_before_the_reader_saw_it_raises_connection_closed() -> None:
+async def test_send_on_a_socket_the_peer_closed_before_the_reader_saw_it_raises_connection_error() -> None:
     """The subscribe step runs before the read loop starts: a peer that hung up by then must make ``send`` fail
     with the close code, not wait for a socket that will never drain."""
     peer_closed = asyncio.Event()
@@ -64,7 +64,9 @@ async def test_send_on_a_socket_the_peer_closed_before_the_reader_saw_it_raises_
         finally:
             await conn.close()
             await task
-    assert len(raised) == 1 and isinstance(raised[0], ConnectionClosed)
-    assert raised[0].rcvd is not None and raised[0].rcvd.code == 1001
+    assert len(raised) == 1 and isinstance(raised[0], ConnectionError)  # one type for callers to catch
+    assert str(raised[0]).startswith("probe: send failed: received 1001 (going away)")
+    closed = raised[0].__cause__
+    assert isinstance(closed, ConnectionClosed) and closed.rcvd is not None and closed.rcvd.code == 1001
     # the failed subscribe ended that session like a lost connection: recorded, then a reconnect is scheduled
-    assert conn.stats.last_error.startswith("connection lost: ConnectionClosedOK")
+    assert conn.stats.last_error.startswith("connection lost: ConnectionError: probe: send failed")

@@ -315,10 +315,15 @@ class Connection:
         self._state_changed = asyncio.Event()
 
     async def send(self, text: str) -> None:
+        """Send one text frame; any failure is a ``ConnectionError`` (the websockets error as its ``__cause__``),
+        so a caller that lets the next reconnect redo its work catches one type."""
         ws = self._ws
         if ws is None:
             raise ConnectionError(f"{self.name} is not connected")
-        await ws.send(text)
+        try:
+            await ws.send(text)
+        except WebSocketException as exc:
+            raise ConnectionError(f"{self.name}: send failed: {exc}") from exc
 
     async def run(self) -> None:
         """Connect, read and reconnect until :meth:`close` or a fatal error (then ``state`` is ``failed``)."""

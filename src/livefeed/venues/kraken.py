@@ -358,8 +358,8 @@ class KrakenAdapter(MarketAdapter):
         try:
             await conn.send(self._request("unsubscribe", {k: params[k] for k in ("channel", "symbol", "depth")}))
             await conn.send(self._request("subscribe", params))
-        except ConnectionError:
-            pass  # the reconnect subscribes everything again
+        except ConnectionError as exc:  # Connection.send's one error type: the reconnect subscribes everything again
+            log.info("kraken %s: resubscribe failed (%s)", symbol, exc)
 
     # -- frames --------------------------------------------------------------------------------------------------
     def on_frame(self, frame: str | bytes, receipt_ns: int, conn: Connection) -> None:
