@@ -24,6 +24,9 @@ class CallbackWatch:
         self.warn_every = warn_every
         self.warnings = 0
         """How many times callbacks were reported as falling behind."""
+        self.failures = 0
+        """How many times a callback raised; the first 10 are logged with their traceback, then every 1,000th
+        (a callback that fails on every event would otherwise log a traceback per event, on the feed's loop)."""
         self._window_start = time.perf_counter()
         self._busy = 0.0
         self._slowest = 0.0
@@ -31,13 +34,15 @@ class CallbackWatch:
         self._last_warning = float("-inf")
 
     def run(self, callbacks: Sequence[Callable[[Any], None]], event: Any) -> None:
-        """Call every callback with ``event``; an exception is logged, never raised."""
+        """Call every callback with ``event``; an exception is counted and logged (rate-limited), never raised."""
         for callback in callbacks:
             started = time.perf_counter()
             try:
                 callback(event)
             except Exception:
-                log.exception("event callback %r failed", callback)
+                self.failures += 1
+                if self.failures <= 10 or self.failures % 1000 == 0:
+                    log.exception("event callback %r failed (%d callback failures so far)", callback, self.failures)
             took = time.perf_counter() - started
             self._busy += took
             if took > self._slowest:
