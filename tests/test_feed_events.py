@@ -15,7 +15,7 @@ from livefeed import Feed, FeedNotRunningError, Trade
 from livefeed.model import Event
 from livefeed.sim import BinanceSim
 
-from .conftest import FAST, until
+from .conftest import FAST, sim_on_own_thread, until
 
 SUBS = ["binance:BTC-USDT", "binance:ETH-USDT"]
 
@@ -94,6 +94,18 @@ async def test_events_needs_a_running_feed(sim: BinanceSim) -> None:
     feed = make_feed(sim)
     with pytest.raises(FeedNotRunningError, match="not running"):
         await anext(feed.events())
+
+
+def test_events_is_refused_on_a_loop_other_than_the_feeds() -> None:
+    """A feed started in the notebook form runs on the shared loop thread: iterating its events() from another loop
+    would read an asyncio queue across loops, so it is refused with the way to do it."""
+    with sim_on_own_thread(seed=4) as sim:
+        feed = Feed(["binance:BTC-USDT"], endpoints={"binance": sim}, connection=FAST).start()
+        try:
+            with pytest.raises(RuntimeError, match=r"events\(\) must be iterated on the feed's loop"):
+                asyncio.run(anext(feed.events()))  # type: ignore[arg-type]
+        finally:
+            feed.stop()
 
 
 async def test_a_callback_that_raises_is_logged_and_the_feed_keeps_running(
