@@ -16,6 +16,7 @@ from .base import SimServer, SimSession
 from .binance import BinanceSim
 from .bybit import BybitSim
 from .coinbase import CoinbaseSim
+from .deribit import DeribitSim
 from .faults import FAULT_NAMES
 from .kraken import KrakenSim
 from .market import DEFAULT_SPECS, BookTicker, MarketSim, Step, SymbolSpec, TradePrint, spec_for
@@ -28,6 +29,7 @@ SIMULATORS: dict[str, type[VenueSim]] = {
     "kraken": KrakenSim,
     "bybit": BybitSim,
     "okx": OkxSim,
+    "deribit": DeribitSim,
 }
 """Venue name -> simulator class; every one takes ``symbols=``, ``seed=``, ``interval=``, ``levels=``."""
 
@@ -38,6 +40,7 @@ __all__ = [
     "VenueSim",
     "BybitSim",
     "CoinbaseSim",
+    "DeribitSim",
     "KrakenSim",
     "OkxSim",
     "DEFAULT_SPECS",
