@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .base import SimServer, SimSession
 from .binance import BinanceSim
+from .binance_usdm import BinanceUsdmSim
 from .bybit import BybitSim
 from .coinbase import CoinbaseSim
 from .deribit import DeribitSim
@@ -30,8 +31,10 @@ SIMULATORS: dict[str, type[VenueSim]] = {
     "bybit": BybitSim,
     "okx": OkxSim,
     "deribit": DeribitSim,
+    "binance-usdm": BinanceUsdmSim,
 }
-"""Venue name -> simulator class; every one takes ``symbols=``, ``seed=``, ``interval=``, ``levels=``."""
+"""Source name (a venue's spot source, or a derivatives source like ``binance-usdm``) -> simulator class; every
+one takes ``symbols=``, ``seed=``, ``interval=``, ``levels=``."""
 
 __all__ = [
     "SIMULATORS",
@@ -46,6 +49,7 @@ __all__ = [
     "DEFAULT_SPECS",
     "FAULT_NAMES",
     "BinanceSim",
+    "BinanceUsdmSim",
     "BookTicker",
     "MarketSim",
     "Step",
