@@ -2,7 +2,7 @@
 
 ``import livefeed`` stays light: names whose modules pull in heavy optional dependencies (``from_redis`` needs
 redis) are resolved on first attribute access, and pandas/pyarrow, exporters, sinks, viz and chain load inside
-the functions that use them.
+the functions that use them (``instruments`` imports pandas when called).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .book import OrderBook
 from .connection import ConnectionOptions
+from .discovery import instruments  # the function; ``livefeed.instruments`` the naming module stays importable
 from .errors import (
     ConfigError,
     FeedNotRunningError,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Feed",
+    "instruments",
     "from_redis",
     "running",
     "stop_all",

@@ -63,6 +63,8 @@ _INTERVAL = "100ms"  # ``raw`` needs an authorised connection
 _CHANNELS_PER_REQUEST = 100  # an assumed size per public/subscribe; Deribit limits the request rate (~3.3/s)
 _REQUEST_GAP = 0.35  # seconds between subscribe requests past the first ten (Deribit's burst)
 _MAX_IGNORED = 100  # changes ignored while awaiting a snapshot before subscribing again
+_DERIBIT_KIND = {Kind.PERP: "future", Kind.FUTURE: "future", Kind.OPTION: "option"}
+"""Deribit's own ``kind`` of each instrument kind (a perpetual is one of its futures)."""
 _FUNDING_EVERY_MS = 1_000  # a perpetual's ticker comes every 100 ms; its funding row at most once a second
 
 
@@ -164,9 +166,9 @@ def listed_instruments(body: Mapping[str, Any]) -> list[Listed]:
             continue
         try:
             symbol = canonical_symbol(item["instrument_name"])
-        except ValueError:
+            instrument = parse_instrument(symbol)
+        except (ValueError, UnknownSymbolError):  # a shape livefeed does not name (e.g. a pre-IPO future)
             continue
-        instrument = parse_instrument(symbol)
         expiry = item.get("expiration_timestamp")
         listed.append(Listed(
             symbol, item["instrument_name"], instrument.kind, instrument.base, instrument.quote,
@@ -356,18 +358,23 @@ class DeribitAdapter(MarketAdapter):
         self.test_requests_answered = 0
 
     # -- listing and validation ---------------------------------------------------------------------------------
-    async def listing(self, currency: str = "any", kind: str | None = None) -> list[Listed]:
+    async def list_instruments(self, kind: Kind | None = None) -> list[Listed]:
+        """Every active instrument of ``kind`` (all kinds for ``None``): what ``livefeed.instruments`` asks."""
+        return await self._listing("any", None if kind is None else _DERIBIT_KIND[kind])
+
+    async def _listing(self, currency: str, kind: str | None = None) -> list[Listed]:
         """The active instruments Deribit lists under ``currency`` (``BTC``, ``ETH``, ``USDC``, ``any``), of one
         Deribit ``kind`` (``future`` includes perpetuals, ``option``) or all."""
         params = {"currency": currency, "expired": "false", **({"kind": kind} if kind else {})}
-        return await self.list_symbols("/public/get_instruments", listed_instruments, params,  # type: ignore[no-any-return]
-                                       what="instruments")
+        listed: list[Listed] = await self.list_symbols("/public/get_instruments", listed_instruments, params,
+                                                       what="instruments")
+        return listed
 
     async def validate(self) -> None:
         currencies = sorted({_currency(parse_instrument(s)) for s in self.symbols})
         listed: set[str] = set()
         for currency in currencies:
-            listed.update(item.symbol for item in await self.listing(currency))
+            listed.update(item.symbol for item in await self._listing(currency))
         check_known("deribit", self.symbols, listed)
 
     # -- connection -----------------------------------------------------------------------------------------------
