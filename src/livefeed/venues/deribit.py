@@ -253,9 +253,10 @@ def _positive(data: Mapping[str, Any], key: str) -> float | None:
 
 
 def _iv(data: Mapping[str, Any], key: str) -> float | None:
-    """Deribit sends IVs in percent; ``0`` where there is no quote to imply one from."""
+    """Deribit sends IVs in percent (two decimals); ``0`` where there is no quote to imply one from. Rounded so that
+    ``80.02`` is ``0.8002``, not ``0.8001999999999999``."""
     value = data.get(key)
-    return float(value) / 100 if value else None
+    return round(float(value) / 100, 10) if value else None
 
 
 def parse_ticker(data: Mapping[str, Any], symbol: str, kind: Kind, receipt_ns: int,
