@@ -17,26 +17,34 @@ from livefeed.sim import SIMULATORS
 
 from ..conftest import FAST, assert_books_exact, stat, synced, until
 
-SYMBOLS = default_subscriptions(MARKET_VENUES, "BTC,ETH")
+DERIVATIVES = {"binance-usdm": ("binance", ["BTC-USDT-PERP", "ETH-USDT-PERP"])}
+"""Derivatives sources under test: the venue their books are filed under and the instruments to follow."""
+SOURCES = (*MARKET_VENUES, *DERIVATIVES)
+SYMBOLS = {**default_subscriptions(MARKET_VENUES, "BTC,ETH"), **{s: i for s, (_, i) in DERIVATIVES.items()}}
 DEPTH = {"kraken": 10, "bybit": 50}
 """Venues whose books have a fixed depth: each side of a synced book has exactly that many levels."""
-LAST_SEQUENCE = {"binance": "last_update_id", "bybit": "last_update_id", "okx": "last_seq_id"}
+LAST_SEQUENCE = {"binance": "last_update_id", "bybit": "last_update_id", "okx": "last_seq_id",
+                 "binance-usdm": "last_update_id"}
 """Venues whose simulator names its last update id: a caught-up book's ``sequence`` equals it."""
 
 
+def venue_of(source: str) -> str:
+    return DERIVATIVES[source][0] if source in DERIVATIVES else source
+
+
 async def books_exact(venue: str, sim: Any, feed: Feed) -> None:
-    """:func:`assert_books_exact` with the venue's own depth and sequence checks."""
+    """:func:`assert_books_exact` with the venue's own depth and sequence checks (``venue``: the source)."""
     last = LAST_SEQUENCE.get(venue)
-    await assert_books_exact(feed, sim, venue, SYMBOLS[venue], depth=DEPTH.get(venue),
+    await assert_books_exact(feed, sim, venue_of(venue), SYMBOLS[venue], depth=DEPTH.get(venue),
                              last_sequence=getattr(sim, last) if last else None)
 
 
-@pytest.fixture(params=MARKET_VENUES)
+@pytest.fixture(params=SOURCES)
 async def venue_feed(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, Any, Feed]]:
     venue = request.param
     sim_class: Any = SIMULATORS[venue]
     async with sim_class(symbols=SYMBOLS[venue], seed=5, interval=0.01, send_queue=256) as sim:
-        subs = [f"{venue}:{s}" for s in SYMBOLS[venue]]
+        subs = [f"{venue_of(venue)}:{s}" for s in SYMBOLS[venue]]
         async with Feed(subs, channels=["trades", "book", "ticker"], endpoints={venue: sim}, connection=FAST) as feed:
             await until(feed, lambda: synced(feed), what=f"{venue} books synced")
             yield venue, sim, feed
