@@ -16,12 +16,14 @@ from .base import SimServer, SimSession
 from .binance import BinanceSim
 from .binance_usdm import BinanceUsdmSim
 from .bybit import BybitSim
+from .bybit_linear import BybitLinearSim
 from .coinbase import CoinbaseSim
 from .deribit import DeribitSim
 from .faults import FAULT_NAMES
 from .kraken import KrakenSim
 from .market import DEFAULT_SPECS, BookTicker, MarketSim, Step, SymbolSpec, TradePrint, spec_for
 from .okx import OkxSim
+from .okx_swap import OkxSwapSim
 from .venue import VenueSim
 
 SIMULATORS: dict[str, type[VenueSim]] = {
@@ -32,6 +34,8 @@ SIMULATORS: dict[str, type[VenueSim]] = {
     "okx": OkxSim,
     "deribit": DeribitSim,
     "binance-usdm": BinanceUsdmSim,
+    "bybit-linear": BybitLinearSim,
+    "okx-swap": OkxSwapSim,
 }
 """Source name (a venue's spot source, or a derivatives source like ``binance-usdm``) -> simulator class; every
 one takes ``symbols=``, ``seed=``, ``interval=``, ``levels=``."""
@@ -46,6 +50,8 @@ __all__ = [
     "DeribitSim",
     "KrakenSim",
     "OkxSim",
+    "BybitLinearSim",
+    "OkxSwapSim",
     "DEFAULT_SPECS",
     "FAULT_NAMES",
     "BinanceSim",

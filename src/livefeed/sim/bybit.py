@@ -143,7 +143,7 @@ class BybitSession(SimSession):
             self._reply(bw.op_reply(op, self.conn_id, req_id, False, error))
             return
         assert isinstance(args, list)
-        topics = [bw.parse_topic(a) for a in args]
+        topics = [self.server.parse_topic(a) for a in args]
         if op == "unsubscribe":
             for name in args:
                 self.subscriptions.pop(name, None)
@@ -162,7 +162,7 @@ class BybitSession(SimSession):
         if len(args) > bw.MAX_ARGS_PER_REQUEST:
             return f"args size >{bw.MAX_ARGS_PER_REQUEST}"
         for name in args:
-            topic = bw.parse_topic(name)
+            topic = self.server.parse_topic(name)
             if topic is None or topic.symbol not in self.server.by_venue:
                 return f"Invalid symbol :[{name}]"
             if op == "subscribe" and name in self.subscriptions:
@@ -183,10 +183,19 @@ class BybitSim(VenueSim):
     """
 
     venue = "bybit"
+    ws_path = WS_PATH
+    category = "spot"
+    book_depths: tuple[int, ...] = bw.BOOK_DEPTHS
+    number: Callable[[str], str] = staticmethod(bw.trim)
+    """How the market prints a number string: spot trims trailing zeros."""
 
     def market_spec(self, symbol: str) -> SymbolSpec:
         # Spot trims trailing zeros: print with no padding, then trim (see bybit_wire.trim).
         return dataclasses.replace(spec_for(symbol), wire_decimals=0)
+
+    def parse_topic(self, name: str) -> bw.Topic | None:
+        """A topic this market serves, parsed; ``None`` for any other."""
+        return bw.parse_topic(name)
 
     def __init__(self, symbols: Iterable[str] | None = None, *, idle_timeout: float = 60.0,
                  **kwargs: Any) -> None:
@@ -197,16 +206,17 @@ class BybitSim(VenueSim):
         self.by_venue = {m.spec.venue_symbol: m for m in self.markets.values()}
         self.views: dict[tuple[str, int], BookView] = {}
         for sym, market in self.by_venue.items():
-            for depth in bw.BOOK_DEPTHS:
+            for depth in self.book_depths:
                 view = BookView(depth, random.Random(f"{self.seed}:{sym}:{depth}").randrange(10**6, 10**8))
-                view.refresh(market.snapshot(depth))
+                snap = market.snapshot(depth)
+                view.adopt(self._wire_levels(snap["bids"]), self._wire_levels(snap["asks"]))
                 self.views[(sym, depth)] = view
         self._skip: dict[str, int] = dict.fromkeys(self.by_venue, 0)
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}{WS_PATH}"
+        return f"ws://{self.host}:{self.port}{self.ws_path}"
 
     # -- market control ------------------------------------------------------------------------------------------
     def skip_updates(self, n: int = 1) -> None:
@@ -227,6 +237,10 @@ class BybitSim(VenueSim):
         if market is None:
             raise KeyError(f"{symbol!r} is not simulated; known: {', '.join(self.markets)}")
         return market
+
+    def _wire_levels(self, levels: list[list[str]]) -> list[tuple[str, str]]:
+        number = self.number
+        return [(number(p), number(q)) for p, q in levels]
 
     def true_book(self, symbol: str, depth: int = 50) -> dict[str, dict[float, float]]:
         """What a perfect ``orderbook.{depth}`` client holds now (the top ``depth`` levels), as floats."""
@@ -249,16 +263,16 @@ class BybitSim(VenueSim):
             step = market.step(ts)
             if step.trades:
                 self._broadcast(f"publicTrade.{sym}", lambda s=step, m=market, n=sym: bw.trade_message(
-                    n, s.event_time, s.trades, m.spec))
+                    n, s.event_time, s.trades, m.spec, self.number))
             self._publish_books(sym, market, ts)
 
     def _publish_books(self, sym: str, market: MarketSim, ts: int) -> None:
         skipping = self._skip[sym] > 0
         skipped = False
         # One snapshot of the deepest view serves every depth: each view is a prefix of it.
-        deepest = market.snapshot(max(bw.BOOK_DEPTHS))
-        top_bids, top_asks = trimmed(deepest["bids"]), trimmed(deepest["asks"])
-        for depth in bw.BOOK_DEPTHS:
+        deepest = market.snapshot(max(self.book_depths))
+        top_bids, top_asks = self._wire_levels(deepest["bids"]), self._wire_levels(deepest["asks"])
+        for depth in self.book_depths:
             view = self.views[(sym, depth)]
             bids, asks = view.adopt(top_bids, top_asks)
             if not bids and not asks:
@@ -316,17 +330,20 @@ class BybitSim(VenueSim):
             result = {"timeSecond": str(now // 1000), "timeNano": str(time.time_ns())}
             return json_response(200, bw.rest_body(result, now))
         if path == "/v5/market/instruments-info":
-            if params.get("category") != "spot":
+            if params.get("category") != self.category:
                 return json_response(200, bw.rest_body({}, now, 10001, "params error: category invalid"))
             specs = [m.spec for m in self.markets.values()]
             if "symbol" in params:
                 specs = [s for s in specs if s.venue_symbol == params["symbol"]]
-            return json_response(200, bw.rest_body(bw.instruments_info(specs), now))
+            return json_response(200, bw.rest_body(self.instruments_info(specs), now))
         return json_response(404, {"retCode": 404, "retMsg": "Not Found"})
+
+    def instruments_info(self, specs: list[SymbolSpec]) -> dict:
+        return bw.instruments_info(specs)
 
     # -- WebSocket routing ---------------------------------------------------------------------------------------
     def route_ws(self, path: str) -> bool | Response:
-        if urlsplit(path).path != WS_PATH:
+        if urlsplit(path).path != self.ws_path:
             return json_response(404, {"retCode": 404, "retMsg": "Not Found"})
         return True
 

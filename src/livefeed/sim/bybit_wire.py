@@ -8,6 +8,7 @@ without trailing zeros (``"65140"``, ``"65140.4"``, ``"0.000678"``), unlike Bybi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .market import SymbolSpec, TradePrint
@@ -77,8 +78,10 @@ def book_message(
     }
 
 
-def trade_message(symbol: str, ts: int, trades: list[TradePrint], spec: SymbolSpec) -> dict:
-    """One ``publicTrade`` push; ``S`` is the taker side (the market's ``buyer_is_maker`` means the taker sold)."""
+def trade_message(symbol: str, ts: int, trades: list[TradePrint], spec: SymbolSpec,
+                  number: Callable[[str], str] = trim) -> dict:
+    """One ``publicTrade`` push; ``S`` is the taker side (the market's ``buyer_is_maker`` means the taker sold).
+    ``number`` prints prices and sizes (spot trims them; linear keeps the grid's decimals)."""
     return {
         "topic": f"publicTrade.{symbol}",
         "ts": ts,
@@ -87,8 +90,8 @@ def trade_message(symbol: str, ts: int, trades: list[TradePrint], spec: SymbolSp
             {
                 "i": str(t.trade_id),
                 "T": t.trade_time,
-                "p": trim(t.price),
-                "v": trim(t.qty),
+                "p": number(t.price),
+                "v": number(t.qty),
                 "S": "Sell" if t.buyer_is_maker else "Buy",
                 "seq": t.update_id,
                 "s": symbol,
@@ -149,3 +152,57 @@ def instruments_info(specs: list[SymbolSpec]) -> dict:
 def rest_body(result: object, now_ms: int, ret_code: int = 0, ret_msg: str = "OK") -> dict:
     """Bybit's REST envelope: application errors come back as HTTP 200 with a non-zero ``retCode``."""
     return {"retCode": ret_code, "retMsg": ret_msg, "result": result, "retExtInfo": {}, "time": now_ms}
+
+
+# -- linear (USDT perpetuals) -----------------------------------------------------------------------------------
+LINEAR_BOOK_DEPTHS = (1, 50, 200, 1000)
+"""Linear ``orderbook.{depth}`` depths (docs: 1, 50, 200 and 1000)."""
+
+_LINEAR_TOPIC = re.compile(r"^(?P<kind>tickers|allLiquidation)\.(?P<symbol>[A-Z0-9]+)$")
+
+
+def parse_linear_topic(name: str) -> Topic | None:
+    """A linear topic: the spot kinds at linear depths, plus ``tickers.X`` and ``allLiquidation.X``."""
+    match = _LINEAR_TOPIC.match(name) if isinstance(name, str) else None
+    if match is not None:
+        return Topic(name, match["kind"], match["symbol"])
+    depth = re.match(r"^orderbook\.(\d+)\.([A-Z0-9]+)$", name) if isinstance(name, str) else None
+    if depth is not None:
+        return Topic(name, "orderbook", depth[2], int(depth[1])) if int(depth[1]) in LINEAR_BOOK_DEPTHS else None
+    topic = parse_topic(name)
+    return topic if topic is not None and topic.kind == "publicTrade" else None
+
+
+def ticker_message(symbol: str, kind: str, fields: dict[str, str], cs: int, ts: int) -> dict:
+    """A linear ``tickers`` push: ``snapshot`` with every field, or ``delta`` with ``symbol`` and what changed."""
+    return {"topic": f"tickers.{symbol}", "type": kind, "data": {"symbol": symbol, **fields}, "cs": cs, "ts": ts}
+
+
+def liquidation_message(symbol: str, ts: int, time_ms: int, position_side: str, size: str, price: str) -> dict:
+    """An ``allLiquidation`` push; ``S`` is the side of the position liquidated (``Buy``: a long)."""
+    return {"topic": f"allLiquidation.{symbol}", "type": "snapshot", "ts": ts,
+            "data": [{"T": time_ms, "s": symbol, "S": position_side, "v": size, "p": price}]}
+
+
+def linear_instruments_info(specs: list[SymbolSpec]) -> dict:
+    """``GET /v5/market/instruments-info?category=linear`` ``result`` (one page), perpetuals only."""
+    return {
+        "category": "linear",
+        "list": [
+            {
+                "symbol": spec.venue_symbol, "contractType": "LinearPerpetual", "status": "Trading",
+                "baseCoin": spec.base, "quoteCoin": spec.quote, "launchTime": "1584230400000", "deliveryTime": "0",
+                "deliveryFeeRate": "", "priceScale": str(spec.price_decimals),
+                "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
+                "priceFilter": {"minPrice": spec.tick_size_str(), "maxPrice": "1999999.80",
+                                "tickSize": spec.tick_size_str()},
+                "lotSizeFilter": {"maxOrderQty": "1190.000", "minOrderQty": spec.step_size_str(),
+                                  "qtyStep": spec.step_size_str(), "postOnlyMaxOrderQty": "1190.000",
+                                  "maxMktOrderQty": "500.000", "minNotionalValue": "5"},
+                "unifiedMarginTrade": True, "fundingInterval": 480, "settleCoin": spec.quote,
+                "copyTrading": "both", "upperFundingRate": "0.005", "lowerFundingRate": "-0.005",
+            }
+            for spec in specs
+        ],
+        "nextPageCursor": "",
+    }

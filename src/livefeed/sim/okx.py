@@ -26,6 +26,7 @@ from . import okx_wire
 from .base import SimSession, json_response
 from .faults import Faults
 from .market import MarketSim, Step
+from .specs import SymbolSpec
 from .venue import VenueSim
 
 __all__ = ["OkxSim", "OkxSession"]
@@ -89,19 +90,18 @@ class OkxSession(SimSession):
 
     def _one(self, op: str, arg: Any, request_id: str | None) -> None:
         channel = arg.get("channel") if isinstance(arg, dict) else None
-        inst_id = arg.get("instId") if isinstance(arg, dict) else None
-        if channel not in okx_wire.CHANNELS or inst_id not in self.server.markets:
+        key = self.server.subscription_key(arg) if isinstance(arg, dict) else None
+        if key is None:
+            inst_id = arg.get("instId") if isinstance(arg, dict) else None
             msg = f"Wrong URL or channel:{channel},instId:{inst_id} doesn't exist. Please use the correct URL, channel and parameters referring to API document."  # noqa: E501
             self._reply(okx_wire.error("60018", msg, self.conn_id, request_id))
             return
-        key = (channel, inst_id)
-        self._reply(okx_wire.ack(op, okx_wire.envelope(channel, inst_id), self.conn_id, request_id))
+        self._reply(okx_wire.ack(op, dict(arg), self.conn_id, request_id))
         if op == "unsubscribe":
             self.subscriptions.discard(key)
             return
         self.subscriptions.add(key)
-        if channel == "books":
-            self.push(self.server.snapshot_frame(inst_id))
+        self.server.on_subscribe(self, key)
         self.server.session_subscribed(self)
 
     def _reply(self, body: dict) -> None:
@@ -120,6 +120,8 @@ class OkxSim(VenueSim):
 
     venue = "okx"
     default_levels = 150
+    inst_type = "SPOT"
+    channels: tuple[str, ...] = okx_wire.CHANNELS
 
     def __init__(self, symbols: Iterable[str] | None = None, *, idle_timeout: float = 30.0,
                  **kwargs: Any) -> None:
@@ -168,7 +170,20 @@ class OkxSim(VenueSim):
 
     def last_seq_id(self, symbol: str) -> int:
         """The ``seqId`` of the last book message for ``symbol`` (sent or skipped)."""
-        return self._seq[self.market(symbol).spec.canonical]
+        return self._seq[self.market_key(self.market(symbol).spec)]
+
+    # -- subscriptions -------------------------------------------------------------------------------------------
+    def subscription_key(self, arg: dict) -> tuple[str, str] | None:
+        """``(channel, instId)`` of a valid subscription ``arg``; ``None`` for one OKX would refuse."""
+        channel, inst_id = arg.get("channel"), arg.get("instId")
+        if channel not in self.channels or inst_id not in self.markets:
+            return None
+        return channel, inst_id
+
+    def on_subscribe(self, session: OkxSession, key: tuple[str, str]) -> None:
+        """What a new subscription gets at once: the ``books`` snapshot."""
+        if key[0] == "books":
+            session.push(self.snapshot_frame(key[1]))
 
     # -- frames --------------------------------------------------------------------------------------------------
     def snapshot_frame(self, inst_id: str) -> bytes:
@@ -207,7 +222,7 @@ class OkxSim(VenueSim):
             last, last_sz = self._last_trade[inst]
             open_px = market.spec.price_str(round(market.spec.start_price * 10**market.spec.price_decimals))
             self._broadcast("tickers", inst, lambda: okx_wire.ticker_push(inst, step.tickers[-1], last, last_sz,
-                                                                          open_px, ts))
+                                                                          open_px, ts, self.inst_type))
 
     def _update_body(self, inst: str, market: MarketSim, step: Step, ts: int, prev: int) -> dict:
         bids, asks = self._top_levels(market)
@@ -253,7 +268,11 @@ class OkxSim(VenueSim):
         if not inst_type:
             body = okx_wire.rest_body([], "50014", "Parameter instType can not be empty.")
             return json_response(400, body)
-        specs = [m.spec for m in self.markets.values()] if inst_type == "SPOT" else []
+        listed = {self.market_key(m.spec): m.spec for m in self.markets.values()} if inst_type == self.inst_type else {}
         if "instId" in params:
-            specs = [s for s in specs if s.canonical == params["instId"]]
-        return json_response(200, okx_wire.rest_body(okx_wire.instruments(specs, 1_534_732_800_000)))
+            listed = {inst: spec for inst, spec in listed.items() if inst == params["instId"]}
+        return json_response(200, okx_wire.rest_body(self.instruments(listed)))
+
+    def instruments(self, listed: dict[str, SymbolSpec]) -> list[dict]:
+        """The ``/api/v5/public/instruments`` entries of ``{instId: spec}``."""
+        return okx_wire.instruments(list(listed.values()), 1_534_732_800_000)

@@ -96,12 +96,13 @@ def trade_push(inst_id: str, t: TradePrint) -> dict:
     }
 
 
-def ticker_push(inst_id: str, bt: BookTicker, last: str, last_sz: str, open_px: str, ts_ms: int) -> dict:
+def ticker_push(inst_id: str, bt: BookTicker, last: str, last_sz: str, open_px: str, ts_ms: int,
+                inst_type: str = "SPOT") -> dict:
     n = okx_number
     return {
         "arg": envelope("tickers", inst_id),
         "data": [{
-            "instType": "SPOT", "instId": inst_id, "last": n(last), "lastSz": n(last_sz),
+            "instType": inst_type, "instId": inst_id, "last": n(last), "lastSz": n(last_sz),
             "askPx": n(bt.ask_price), "askSz": n(bt.ask_qty), "bidPx": n(bt.bid_price), "bidSz": n(bt.bid_qty),
             "open24h": n(open_px), "high24h": n(open_px), "low24h": n(open_px), "sodUtc0": n(open_px),
             "sodUtc8": n(open_px), "volCcy24h": "0", "vol24h": "0", "ts": str(ts_ms),
@@ -140,3 +141,57 @@ def instruments(specs: Sequence[SymbolSpec], list_time_ms: int) -> list[dict]:
 def rest_body(data: list, code: str = "0", msg: str = "") -> dict:
     """OKX's REST envelope: ``code`` ``"0"`` on success, the payload always a list."""
     return {"code": code, "msg": msg, "data": data}
+
+
+# -- perpetual swaps -----------------------------------------------------------------------------------------------
+SWAP_CHANNELS = (*CHANNELS, "mark-price", "funding-rate", "open-interest")
+"""Per-instrument channels the swap simulator serves (``liquidation-orders`` is keyed by ``instType``)."""
+
+
+def mark_price_push(inst_id: str, mark: str, ts_ms: int) -> dict:
+    return {"arg": envelope("mark-price", inst_id),
+            "data": [{"instType": "SWAP", "instId": inst_id, "markPx": okx_number(mark), "ts": str(ts_ms)}]}
+
+
+def funding_rate_push(inst_id: str, rate: str, funding_time_ms: int, interval_ms: int, ts_ms: int) -> dict:
+    """``fundingRate`` is the rate that settles at ``fundingTime``; ``nextFundingTime`` is the settlement after."""
+    return {"arg": envelope("funding-rate", inst_id), "data": [{
+        "formulaType": "noRate", "fundingRate": rate, "fundingTime": str(funding_time_ms), "impactValue": "",
+        "instId": inst_id, "instType": "SWAP", "interestRate": "0.0001", "maxFundingRate": "0.0075",
+        "method": "current_period", "minFundingRate": "-0.0075", "nextFundingRate": "",
+        "nextFundingTime": str(funding_time_ms + interval_ms), "premium": "0.0000", "settFundingRate": rate,
+        "settState": "settled", "ts": str(ts_ms),
+    }]}
+
+
+def open_interest_push(inst_id: str, oi: str, oi_ccy: str, oi_usd: str, ts_ms: int) -> dict:
+    return {"arg": envelope("open-interest", inst_id), "data": [{
+        "instId": inst_id, "instType": "SWAP", "oi": okx_number(oi), "oiCcy": okx_number(oi_ccy),
+        "oiUsd": okx_number(oi_usd), "ts": str(ts_ms),
+    }]}
+
+
+def liquidation_push(inst_id: str, side: str, price: str, size: str, ts_ms: int) -> dict:
+    """One ``liquidation-orders`` push (the channel is keyed by ``instType``); ``sz`` is in contracts."""
+    family = inst_id[: -len("-SWAP")]
+    return {"arg": {"channel": "liquidation-orders", "instType": "SWAP"}, "data": [{
+        "details": [{"bkLoss": "0", "bkPx": okx_number(price), "ccy": "",
+                     "posSide": "long" if side == "sell" else "short", "side": side, "sz": okx_number(size),
+                     "ts": str(ts_ms)}],
+        "instFamily": family, "instId": inst_id, "instType": "SWAP", "uly": family,
+    }]}
+
+
+def swap_instruments(listed: dict[str, tuple[SymbolSpec, str]], list_time_ms: int) -> list[dict]:
+    """``/api/v5/public/instruments?instType=SWAP`` entries: ``{instId: (spec, ctVal)}``, linear swaps."""
+    return [
+        {
+            "alias": "", "baseCcy": "", "category": "1", "ctMult": "1", "ctType": "linear", "ctVal": ct_val,
+            "ctValCcy": spec.base, "expTime": "", "instFamily": spec.canonical, "instId": inst_id,
+            "instType": "SWAP", "lever": "100", "listTime": str(list_time_ms),
+            "lotSz": okx_number(spec.step_size_str()), "maxLmtSz": "100000000", "maxMktSz": "12000",
+            "minSz": okx_number(spec.step_size_str()), "optType": "", "quoteCcy": "", "settleCcy": spec.quote,
+            "state": "live", "stk": "", "tickSz": okx_number(spec.tick_size_str()), "uly": spec.canonical,
+        }
+        for inst_id, (spec, ct_val) in listed.items()
+    ]
