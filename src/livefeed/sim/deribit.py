@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -75,6 +76,8 @@ class DeribitSession(SimSession):
         super().__init__(ws, faults, queue_size)
         self.server = server
         self.channels: set[str] = set()
+        self.methods: Counter[str] = Counter()
+        """Requests received, by method (``public/subscribe``: 2)."""
         self.heartbeat_interval: float | None = None
         self.test_requests_sent = 0
         self.tests_received = 0
@@ -100,6 +103,7 @@ class DeribitSession(SimSession):
             self._reply(wire.error(None, -32600, "Invalid Request"))
             return
         request_id, method, params = request.get("id"), request["method"], request.get("params") or {}
+        self.methods[method] += 1
         if method in ("public/subscribe", "public/unsubscribe"):
             channels = params.get("channels") if isinstance(params, dict) else None
             if not isinstance(channels, list) or not channels:
