@@ -17,14 +17,16 @@ from livefeed.sim import SIMULATORS
 
 from ..conftest import FAST, assert_books_exact, stat, synced, until
 
-DERIVATIVES = {"binance-usdm": ("binance", ["BTC-USDT-PERP", "ETH-USDT-PERP"])}
+DERIVATIVES = {"binance-usdm": ("binance", ["BTC-USDT-PERP", "ETH-USDT-PERP"]),
+               "bybit-linear": ("bybit", ["BTC-USDT-PERP", "ETH-USDT-PERP"]),
+               "okx-swap": ("okx", ["BTC-USDT-PERP", "ETH-USDT-PERP"])}
 """Derivatives sources under test: the venue their books are filed under and the instruments to follow."""
 SOURCES = (*MARKET_VENUES, *DERIVATIVES)
 SYMBOLS = {**default_subscriptions(MARKET_VENUES, "BTC,ETH"), **{s: i for s, (_, i) in DERIVATIVES.items()}}
-DEPTH = {"kraken": 10, "bybit": 50}
+DEPTH = {"kraken": 10, "bybit": 50, "bybit-linear": 50}
 """Venues whose books have a fixed depth: each side of a synced book has exactly that many levels."""
 LAST_SEQUENCE = {"binance": "last_update_id", "bybit": "last_update_id", "okx": "last_seq_id",
-                 "binance-usdm": "last_update_id"}
+                 "binance-usdm": "last_update_id", "bybit-linear": "last_update_id", "okx-swap": "last_seq_id"}
 """Venues whose simulator names its last update id: a caught-up book's ``sequence`` equals it."""
 
 
