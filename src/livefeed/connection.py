@@ -4,6 +4,11 @@ It is the only module that touches a socket. It (re)connects with capped exponen
 after a healthy period), runs the venue's subscribe step after every connect, keeps the link alive with ping/pong,
 and forces a reconnect when nothing has arrived for ``stale_after`` seconds: a stalled feed recovers by itself
 instead of raising. Every frame is handed on with its receipt time; counters live in :class:`ConnectionStats`.
+
+The WebSocket client underneath is :data:`TRANSPORT`: ``picows`` (Cython: frames are parsed in C and handed to the
+venue straight from the socket callback, ~2 us a frame) where its wheel is installed, else ``websockets`` (pure
+Python, ~15 us a frame; see bench/README.md). ``LIVEFEED_TRANSPORT=websockets`` picks websockets either way. Both
+behave the same to callers: frames as ``str`` (text) or ``bytes`` (binary), websockets' exceptions on a lost socket.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import random
 import ssl
 import time
@@ -20,14 +26,22 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
+from websockets.exceptions import (
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidStatus,
+    InvalidURI,
+    PayloadTooBig,
+    WebSocketException,
+)
+from websockets.frames import Close, CloseCode
 
 from .errors import ConfigError, LivefeedError
 from .redact import install_log_redaction, redact_text, redact_url
 
 __all__ = [
     "Backoff", "ConnectionOptions", "ConnectionStats", "Connection", "ConnectionState", "FatalConnectionError",
-    "KeepAlive", "classify_connect_error", "redact_url",
+    "KeepAlive", "TRANSPORT", "classify_connect_error", "redact_url",
 ]
 
 log = logging.getLogger(__name__)
@@ -40,6 +54,14 @@ ConnectHook = Callable[["Connection"], Awaitable[None]]
 
 
 install_log_redaction()  # httpx, websockets and web3 log request URLs (with credentials) and headers
+
+try:
+    import picows
+except ImportError:  # no wheel for this platform (an optional dependency): websockets does the same job, slower
+    picows = None
+
+TRANSPORT = "websockets" if picows is None or os.environ.get("LIVEFEED_TRANSPORT") == "websockets" else "picows"
+"""The WebSocket client every :class:`Connection` uses: ``"picows"`` or ``"websockets"`` (see the module doc)."""
 
 
 class ConnectionState(StrEnum):
@@ -77,13 +99,10 @@ _FATAL_STATUS = {400: "bad request", 401: "unauthorized", 403: "forbidden", 404:
 def classify_connect_error(exc: BaseException, open_timeout: float | None = None) -> tuple[bool, str]:
     """``(fatal, reason)`` for an exception raised while opening a WebSocket; the reason is never empty."""
     if isinstance(exc, InvalidStatus):
-        status = exc.response.status_code
-        if status in _FATAL_STATUS:
-            return True, f"HTTP {status} {_FATAL_STATUS[status]} on the WebSocket handshake"
-        if 200 <= status < 300:
-            return True, f"HTTP {status} instead of a WebSocket upgrade: not a WebSocket endpoint"
-        return False, f"HTTP {status} on the WebSocket handshake"
-    if isinstance(exc, InvalidURI):
+        return _classify_status(exc.response.status_code)
+    if picows is not None and isinstance(exc, picows.WSHandshakeError) and exc.response is not None:
+        return _classify_status(int(exc.response.status))
+    if isinstance(exc, InvalidURI) or (picows is not None and isinstance(exc, picows.WSInvalidURL)):
         return True, f"invalid WebSocket URL: {exc}"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return True, f"TLS certificate rejected: {exc.verify_message or exc}"
@@ -96,6 +115,14 @@ def classify_connect_error(exc: BaseException, open_timeout: float | None = None
         return False, f"connection refused ({exc.strerror or exc})"
     detail = str(exc) or repr(exc)
     return False, f"{type(exc).__name__}: {detail}"
+
+
+def _classify_status(status: int) -> tuple[bool, str]:
+    if status in _FATAL_STATUS:
+        return True, f"HTTP {status} {_FATAL_STATUS[status]} on the WebSocket handshake"
+    if 200 <= status < 300:
+        return True, f"HTTP {status} instead of a WebSocket upgrade: not a WebSocket endpoint"
+    return False, f"HTTP {status} on the WebSocket handshake"
 
 
 @dataclass(slots=True)
@@ -280,7 +307,7 @@ class Connection:
         self._backoff = Backoff(
             initial=self.options.backoff_initial, cap=self.options.backoff_cap, rng=rng or random.Random()
         )
-        self._ws: ClientConnection | None = None
+        self._ws: ClientConnection | PicowsSocket | None = None
         self._closing = False
         self._wake = asyncio.Event()
         self._connected = asyncio.Event()
@@ -357,14 +384,18 @@ class Connection:
         opts = self.options
         self._set_state(ConnectionState.CONNECTING)
         try:
-            ws = await connect(
-                self._url,
-                ping_interval=opts.ping_interval,
-                ping_timeout=opts.ping_timeout,
-                open_timeout=opts.open_timeout,
-                max_size=opts.max_size,
-                close_timeout=2.0,
-            )
+            ws: ClientConnection | PicowsSocket
+            if TRANSPORT == "picows":
+                ws = await PicowsSocket.connect(self._url, opts)
+            else:
+                ws = await connect(
+                    self._url,
+                    ping_interval=opts.ping_interval,
+                    ping_timeout=opts.ping_timeout,
+                    open_timeout=opts.open_timeout,
+                    max_size=opts.max_size,
+                    close_timeout=2.0,
+                )
         except Exception as exc:  # whatever the handshake raised, the connection must classify it, not die
             fatal, reason = classify_connect_error(exc, opts.open_timeout)
             reason = redact_text(reason)
@@ -386,12 +417,21 @@ class Connection:
         self._connected.set()
         watchdog = asyncio.create_task(self._watch(ws), name=f"{self.name}-watchdog")
         pinger: asyncio.Task[None] | None = None
+        handle = self._frame_handler()
+        if isinstance(ws, PicowsSocket):
+            ws.start(handle)  # frames go to the venue from the socket callback, as they arrive
         try:
             if self._on_connect is not None:
                 await self._on_connect(self)
             if self.keepalive is not None:
                 pinger = asyncio.create_task(self._keep_alive(ws, self.keepalive), name=f"{self.name}-keepalive")
-            await self._read(ws)
+            if isinstance(ws, PicowsSocket):
+                await ws.wait_closed()
+            else:
+                async for frame in ws:
+                    handle(frame)
+            if ws.close_code not in (None, 1000) or not self._closing:
+                log.info("%s: closed by peer (code %s %s)", self.name, ws.close_code, ws.close_reason)
         except (OSError, TimeoutError, WebSocketException) as exc:
             self._record_error("connection lost", exc)
         except Exception as exc:  # e.g. a failing subscribe step: reconnect rather than end the venue
@@ -410,29 +450,31 @@ class Connection:
                 self._on_disconnect()
         return connected_at
 
-    async def _read(self, ws: ClientConnection) -> None:
+    def _frame_handler(self) -> Callable[[str | bytes], None]:
+        """What every received frame goes through: stats, the tap, then ``on_frame`` (its errors counted)."""
         stats = self.stats
         on_frame = self._on_frame
         clock = time.time_ns
         tap = self.options.tap
-        async for frame in ws:
+        name = self.name
+
+        def handle(frame: str | bytes) -> None:
             now = clock()
             stats.messages += 1
             stats.bytes += len(frame)
             stats.last_message_ns = now
             if tap is not None:
-                tap(self.name, frame, now)
+                tap(name, frame, now)
             try:
                 on_frame(frame, now, self)
             except Exception as exc:  # a bad frame must never end the feed
                 stats.malformed += 1
                 if stats.malformed <= 10 or stats.malformed % 1000 == 0:
-                    log.warning("%s: dropped a frame it could not handle (%d so far): %r", self.name,
-                                stats.malformed, exc)
-        if ws.close_code not in (None, 1000) or not self._closing:
-            log.info("%s: closed by peer (code %s %s)", self.name, ws.close_code, ws.close_reason)
+                    log.warning("%s: dropped a frame it could not handle (%d so far): %r", name, stats.malformed, exc)
 
-    async def _watch(self, ws: ClientConnection) -> None:
+        return handle
+
+    async def _watch(self, ws: ClientConnection | PicowsSocket) -> None:
         stale_ns = int(self.options.stale_after * 1e9)
         while True:
             idle = time.time_ns() - self.stats.last_message_ns
@@ -444,7 +486,7 @@ class Connection:
                 return
             await asyncio.sleep((stale_ns - idle) / 1e9)
 
-    async def _keep_alive(self, ws: ClientConnection, keepalive: KeepAlive) -> None:
+    async def _keep_alive(self, ws: ClientConnection | PicowsSocket, keepalive: KeepAlive) -> None:
         """Send the venue's ping every ``interval`` (or after ``interval`` of silence) until the session ends."""
         interval_ns = int(keepalive.interval * 1e9)
         stats = self.stats
@@ -468,3 +510,140 @@ class Connection:
         # Errors from websockets can echo the URL; keep secrets out of stats and logs.
         self.stats.last_error = redact_text(f"{what}: {detail.replace(self._url, self.stats.url)}")
         log.info("%s: %s", self.name, self.stats.last_error)
+
+
+class PicowsSocket:
+    """A picows connection with what :class:`Connection` uses of a websockets ``ClientConnection``: ``send``,
+    ``close``, ``transport.abort()``, ``close_code``/``close_reason`` and websockets' exceptions. Frames are pushed
+    to :attr:`deliver` from the protocol callback (no queue, no task switch per frame): text frames as ``str``,
+    binary as ``bytes``, fragmented messages reassembled; the peer's close frame is answered at once."""
+
+    def __init__(self, max_size: int | None) -> None:
+        self._early: list[str | bytes] = []
+        self.deliver: Callable[[str | bytes], None] = self._early.append
+        self.max_size = max_size
+        self.ws: picows.WSTransport | None = None
+        self.transport: asyncio.Transport | None = None
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.sent: Close | None = None
+        self._rcvd_first = False
+        self._parts: list[bytes] = []
+        self._text = False
+
+    @classmethod
+    async def connect(cls, url: str, opts: ConnectionOptions) -> PicowsSocket:
+        sock = cls(opts.max_size)
+        interval = opts.ping_interval
+        connecting = picows.ws_connect(
+            lambda: _PicowsListener(sock), url,
+            websocket_handshake_timeout=opts.open_timeout,
+            enable_auto_ping=interval is not None,
+            auto_ping_idle_timeout=interval or 20.0,
+            auto_ping_reply_timeout=opts.ping_timeout or interval or 20.0,
+            auto_ping_strategy=picows.WSAutoPingStrategy.PING_PERIODICALLY,
+            max_frame_size=opts.max_size or 2**62,
+        )
+        await asyncio.wait_for(connecting, opts.open_timeout)
+        return sock
+
+    def connected(self, ws: picows.WSTransport) -> None:
+        self.ws, self.transport = ws, ws.underlying_transport
+
+    def start(self, handle: Callable[[str | bytes], None]) -> None:
+        """Send frames to ``handle`` from now on, after those that arrived with the handshake reply."""
+        early, self._early = self._early, []
+        self.deliver = handle
+        for frame in early:
+            handle(frame)
+
+    def closed_error(self) -> WebSocketException:
+        """The websockets exception for this ended connection (what websockets raises in the same case)."""
+        rcvd = None if self.close_code is None else Close(self.close_code, self.close_reason)
+        codes = [close.code for close in (rcvd, self.sent) if close is not None]
+        ok = bool(codes) and all(code in (1000, 1001) for code in codes)
+        both = None if rcvd is None or self.sent is None else self._rcvd_first
+        return (ConnectionClosedOK if ok else ConnectionClosedError)(rcvd, self.sent, both)
+
+    async def send(self, text: str) -> None:
+        ws = self.ws
+        if ws is None or ws.is_disconnected or ws.is_close_frame_sent:
+            raise self.closed_error()
+        ws.send(picows.WSMsgType.TEXT, text.encode())
+
+    async def close(self) -> None:
+        ws = self.ws
+        if ws is None or ws.is_disconnected:
+            return
+        if not ws.is_close_frame_sent:
+            self.sent = Close(1000, "")
+            ws.send_close(picows.WSCloseCode.OK)
+        ws.disconnect()
+        await ws.wait_disconnected()
+
+    async def wait_closed(self) -> None:
+        """Return when the peer closed cleanly (1000/1001); raise the websockets exception otherwise."""
+        assert self.ws is not None
+        await self.ws.wait_disconnected()
+        error = self.closed_error()
+        if not isinstance(error, ConnectionClosedOK):
+            raise error
+
+    def receive(self, frame: picows.WSFrame) -> None:
+        kind = frame.msg_type
+        if kind == _TEXT and frame.fin:
+            self.deliver(frame.get_payload_as_utf8_text())
+        elif kind == _BINARY and frame.fin:
+            self.deliver(frame.get_payload_as_bytes())
+        elif kind in (_TEXT, _BINARY, _CONTINUATION):
+            self._fragment(frame, kind)
+        elif kind == _CLOSE:
+            self.close_code, self.close_reason = int(frame.get_close_code()), frame.get_close_reason() or ""
+            self._rcvd_first = self.sent is None
+            self._fail(self.close_code, self.close_reason)
+
+    def _fragment(self, frame: picows.WSFrame, kind: picows.WSMsgType) -> None:
+        if kind != _CONTINUATION:
+            self._parts, self._text = [], kind == _TEXT
+        elif not self._parts and not self._text:
+            self._fail(CloseCode.PROTOCOL_ERROR, "unexpected continuation frame")
+            return
+        self._parts.append(frame.get_payload_as_bytes())
+        size = sum(map(len, self._parts))
+        if self.max_size is not None and size > self.max_size:
+            self._parts = []
+            self._fail(CloseCode.MESSAGE_TOO_BIG, str(PayloadTooBig(size, self.max_size)))
+        elif frame.fin:
+            data, text, self._parts, self._text = b"".join(self._parts), self._text, [], False
+            self.deliver(data.decode() if text else data)
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Send our close frame (echoing the peer's, or ours with a reason) and drop the socket."""
+        ws = self.ws
+        if ws is None:
+            return
+        if not ws.is_close_frame_sent:
+            self.sent = Close(code, reason)
+            known = code in _CLOSE_CODES
+            ws.send_close(picows.WSCloseCode(code if known else 1000), reason.encode() if reason else None)
+        ws.disconnect()
+
+
+if picows is not None:
+    _TEXT, _BINARY, _CONTINUATION, _CLOSE = (picows.WSMsgType.TEXT, picows.WSMsgType.BINARY,
+                                             picows.WSMsgType.CONTINUATION, picows.WSMsgType.CLOSE)
+    _CLOSE_CODES = frozenset(int(code) for code in picows.WSCloseCode)
+
+    class _PicowsListener(picows.WSListener):  # type: ignore[misc]
+        """picows' callback object: hands every frame to its :class:`PicowsSocket`."""
+
+        def __init__(self, sock: PicowsSocket) -> None:
+            super().__init__()
+            self.receive = sock.receive
+            self.sock = sock
+
+        def on_ws_connected(self, transport: picows.WSTransport) -> None:
+            self.sock.connected(transport)
+
+        def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+            self.receive(frame)

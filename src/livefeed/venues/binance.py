@@ -19,6 +19,11 @@ from typing import Any
 import orjson
 from websockets.exceptions import WebSocketException
 
+try:
+    import msgspec
+except ImportError:  # no wheel for this platform: every frame takes the orjson path
+    msgspec = None  # type: ignore[assignment]
+
 from ..book import OrderBook
 from ..connection import Backoff, Connection
 from ..model import BookDelta, BookSnapshot, Side, Ticker, Trade
@@ -83,6 +88,43 @@ def parse_depth(data: Mapping[str, Any], symbol: str, receipt_ns: int) -> BookDe
         [(float(p), float(q)) for p, q in data["a"]],
         data["E"] * _MS, receipt_ns, data["u"], data["U"],
     )
+
+
+if msgspec is not None:
+
+    class _Depth(msgspec.Struct, gc=False):
+        """A ``depthUpdate``'s fields, levels decoded straight to float pairs (``strict=False``: numeric strings)."""
+
+        e: str
+        E: int
+        s: str
+        U: int
+        u: int
+        b: list[tuple[float, float]]
+        a: list[tuple[float, float]]
+
+    class _Combined(msgspec.Struct, gc=False):
+        stream: str = ""
+        data: msgspec.Raw = msgspec.Raw(b"")
+
+    _decode_combined = msgspec.json.Decoder(_Combined).decode
+    _decode_depth = msgspec.json.Decoder(_Depth, strict=False).decode
+
+
+def decode_depth(frame: str | bytes) -> Any:
+    """The ``data`` of a combined-stream depth frame as typed fields (``E``, ``s``, ``U``, ``u``, ``b``, ``a``),
+    prices and sizes already floats, in one C pass (~4 us against ~15 us for ``orjson`` plus comprehensions;
+    bench/README.md); ``None`` for any other frame, which takes the general path. Floats equal ``float(text)``."""
+    if msgspec is None:
+        return None
+    try:
+        combined = _decode_combined(frame)
+        if "@depth" not in combined.stream:
+            return None
+        depth = _decode_depth(combined.data)
+    except msgspec.MsgspecError:
+        return None  # malformed or another shape: the general path says why
+    return depth if depth.e == "depthUpdate" else None
 
 
 def parse_book_ticker(data: Mapping[str, Any], symbol: str, receipt_ns: int) -> Ticker:
@@ -238,6 +280,14 @@ class BinanceAdapter(MarketAdapter):
     # -- frames -----------------------------------------------------------------------------------------------
 
     def on_frame(self, frame: str | bytes, receipt_ns: int, conn: Connection) -> None:
+        depth = decode_depth(frame)
+        if depth is not None:  # the bulk of the traffic, decoded in one pass
+            symbol = self._by_venue_symbol.get(depth.s)
+            if symbol is not None:
+                conn.stats.observe_lag(depth.E * _MS, receipt_ns)
+                delta = BookDelta("binance", symbol, depth.b, depth.a, depth.E * _MS, receipt_ns, depth.u, depth.U)
+                self.settle(symbol, self.rules[symbol].judge(delta), delta, conn)  # type: ignore[attr-defined]
+                return
         message = decode_object(frame)
         data = message.get("data")
         if data is None:
