@@ -240,3 +240,9 @@ async def test_instruments_from_a_thread_whose_loop_runs(sim_thread: DeribitSim)
     """As in a Jupyter cell: the kernel's loop is running, so the call goes to livefeed's loop thread."""
     futures = livefeed.instruments("deribit", kind="future", endpoints=sim_thread)
     assert list(futures["symbol"]) == [f"BTC-USD-{EXPIRY}"]
+
+
+def test_a_spot_pair_stands_for_its_perpetual_in_the_simulator() -> None:
+    """``livefeed sim BTC-USDT`` starts every simulator with spot pairs; Deribit's serves the base's perpetual."""
+    sim = DeribitSim(["BTC-USDT", "ETH-USD-PERP", "ETH-USDC"], seed=1, autostep=False)
+    assert sim.names == {"BTC-USD-PERP": "BTC-PERPETUAL", "ETH-USD-PERP": "ETH-PERPETUAL"}
