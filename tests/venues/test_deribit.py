@@ -3,8 +3,11 @@ session in tests/data/recorded)."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
+from livefeed.connection import Connection
+from livefeed.derivatives import Funding
 from livefeed.errors import UnknownSymbolError
 from livefeed.instruments import Kind
 from livefeed.model import BookDelta, BookSnapshot, Side
@@ -12,6 +15,7 @@ from livefeed.registry import parse_subscription
 from livefeed.venues.base import MalformedFrame, Verdict
 from livefeed.venues.deribit import (
     ChangeIdChain,
+    DeribitAdapter,
     canonical_symbol,
     channel_names,
     listed_instruments,
@@ -176,3 +180,33 @@ def test_the_listing_keeps_active_perpetuals_futures_and_options() -> None:
     assert [(i.symbol, i.kind, i.strike, i.right) for i in listed] == [
         ("BTC-USD-PERP", Kind.PERP, None, None), ("BTC-USD-20270105-80000-C", Kind.OPTION, 80000.0, "C")]
     assert listed[0].expiry_ts is None and listed[1].expiry_ts == 1799136000000 * 1_000_000
+
+
+def test_the_adapter_keeps_one_funding_row_a_second_and_open_interest_on_change() -> None:
+    """A perpetual's ticker comes every 100 ms: funding is kept once a second, open interest when it changes, the
+    top of book every time."""
+    events: list[object] = []
+    adapter = DeribitAdapter(["BTC-USD-PERP"], ["ticker"], events.append)
+    conn = Connection("ws://127.0.0.1:9/ws/api/v2", name="deribit-0", on_frame=adapter.on_frame)  # never run
+    for i in range(25):  # 2.4 s of tickers; open interest changes every tenth
+        data = {"instrument_name": "BTC-PERPETUAL", "timestamp": 1_751_800_000_000 + 100 * i,
+                "best_bid_price": 60000.0, "best_bid_amount": 10.0, "best_ask_price": 60000.5, "best_ask_amount": 20.0,
+                "mark_price": 60000.2, "index_price": 59990.0, "funding_8h": 0.0001, "open_interest": 1000.0 + i // 10}
+        frame = {"jsonrpc": "2.0", "method": "subscription",
+                 "params": {"channel": "ticker.BTC-PERPETUAL.100ms", "data": data}}
+        adapter.on_frame(orjson.dumps(frame), 1, conn)
+    kinds = [type(e).__name__ for e in events]
+    assert (kinds.count("Ticker"), kinds.count("Funding"), kinds.count("OpenInterest")) == (25, 3, 3)
+    assert [e.exchange_ts // 1_000_000 - 1_751_800_000_000 for e in events if isinstance(e, Funding)] == [0, 1000, 2000]
+
+
+def test_a_plain_heartbeat_asks_nothing_and_a_frame_of_no_known_shape_is_malformed() -> None:
+    """(A ``test_request`` is answered against the simulator, in test_deribit_feed.py.)"""
+    adapter = DeribitAdapter(["BTC-USD-PERP"], ["book"], lambda _e: None)
+    conn = Connection("ws://127.0.0.1:9/ws/api/v2", name="deribit-0", on_frame=adapter.on_frame)  # never run
+    adapter.on_frame('{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"heartbeat"}}', 1, conn)
+    assert not adapter._tasks and adapter.test_requests_answered == 0
+    for frame in ('{"jsonrpc":"2.0","method":"subscription","params":{"channel":"book.ETH-PERPETUAL.100ms",'
+                  '"data":{}}}', '{"jsonrpc":"2.0","result":[]}', '[1, 2]'):
+        with pytest.raises(MalformedFrame):
+            adapter.on_frame(frame, 1, conn)

@@ -65,7 +65,7 @@ _REQUEST_GAP = 0.35  # seconds between subscribe requests past the first ten (De
 _MAX_IGNORED = 100  # changes ignored while awaiting a snapshot before subscribing again
 _DERIBIT_KIND = {Kind.PERP: "future", Kind.FUTURE: "future", Kind.OPTION: "option"}
 """Deribit's own ``kind`` of each instrument kind (a perpetual is one of its futures)."""
-_FUNDING_EVERY_MS = 1_000  # a perpetual's ticker comes every 100 ms; its funding row at most once a second
+_FUNDING_EVERY_NS = 1_000_000_000  # a perpetual's ticker comes every 100 ms; its funding row at most once a second
 
 
 # -- names ------------------------------------------------------------------------------------------------------
@@ -456,10 +456,11 @@ class DeribitAdapter(MarketAdapter):
         ticker, funding, interest, option = parse_ticker(data, symbol, self.kinds[symbol], receipt_ns)
         if ticker is not None:
             self.emit(ticker)
-        if funding is not None and (funding.exchange_ts or 0) - self._funding_at.get(symbol, -2**62) >= \
-                _FUNDING_EVERY_MS * _MS:
-            self._funding_at[symbol] = funding.exchange_ts or 0
-            self.emit(funding)
+        if funding is not None:
+            ts = funding.exchange_ts or 0
+            if ts - self._funding_at.get(symbol, -_FUNDING_EVERY_NS) >= _FUNDING_EVERY_NS:
+                self._funding_at[symbol] = ts
+                self.emit(funding)
         if interest is not None and self._interest.get(symbol) != interest.open_interest:
             self._interest[symbol] = interest.open_interest
             self.emit(interest)
