@@ -40,3 +40,19 @@ def test_one_sided_and_empty() -> None:
     one_sided.apply_snapshot([(5.0, 1.0)], [])
     quote = consolidate("SOL-USD", [empty, one_sided])
     assert quote.bid == 5.0 and quote.ask is None and quote.spread is None and len(quote.venues) == 2
+
+
+def test_kinds_never_mix_spot_perps_futures_and_options_stay_apart() -> None:
+    books = [*BOOKS,
+             book("binance", "BTC-USDT-PERP", 104.0, 105.0),
+             book("okx", "BTC-USDT-PERP", 103.5, 104.5),
+             book("binance", "BTC-USDT-20261225", 110.0, 111.0),
+             book("deribit", "BTC-USD-20261225", 109.0, 110.5),
+             book("deribit", "BTC-USD-20261225-80000-C", 0.1, 0.2)]
+    spot = consolidate("BTC-USDT", books, quote_map={"USD": "USDT"})
+    assert {v.symbol for v in spot.venues} == {"BTC-USD", "BTC-USDT"}
+    perp = consolidate("BTC-USDT-PERP", books)
+    assert {v.venue for v in perp.venues} == {"binance", "okx"} and (perp.bid, perp.ask) == (104.0, 104.5)
+    future = consolidate("BTC-USD-20261225", books, quote_map={"USDT": "USD"})
+    assert {v.symbol for v in future.venues} == {"BTC-USDT-20261225", "BTC-USD-20261225"}
+    assert [v.symbol for v in consolidate("BTC-USD-20261225-80000-C", books).venues] == ["BTC-USD-20261225-80000-C"]

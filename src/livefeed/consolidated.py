@@ -8,10 +8,11 @@ is not the dollar and silently merging them would hide a basis.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .book import OrderBook
-from .symbols import split
+from .errors import UnknownSymbolError
+from .instruments import parse_instrument
 
 __all__ = ["ConsolidatedQuote", "VenueQuote", "consolidate"]
 
@@ -56,13 +57,19 @@ class ConsolidatedQuote:
 def consolidate(
     symbol: str, books: Iterable[OrderBook], quote_map: Mapping[str, str] | None = None
 ) -> ConsolidatedQuote:
-    """Combine the tops of ``books`` whose market is ``symbol`` after mapping quotes through ``quote_map``."""
-    base, quote = split(symbol)
+    """Combine the tops of ``books`` whose market is ``symbol`` after mapping quotes through ``quote_map``.
+
+    Kinds never mix: ``BTC-USDT`` consolidates spot books only, ``BTC-USDT-PERP`` perpetuals only, and a dated
+    future or an option only the same expiry (and strike and right)."""
+    wanted = parse_instrument(symbol)
     quote_map = {k.upper(): v.upper() for k, v in (quote_map or {}).items()}
     quotes = []
     for book in books:
-        book_base, book_quote = split(book.symbol)
-        if book_base != base or quote_map.get(book_quote, book_quote) != quote:
+        try:
+            market = parse_instrument(book.symbol)
+        except UnknownSymbolError:  # not a market instrument
+            continue
+        if replace(market, quote=quote_map.get(market.quote, market.quote)) != wanted:
             continue
         bid, ask = book.best_bid, book.best_ask
         quotes.append(VenueQuote(
@@ -75,7 +82,7 @@ def consolidate(
     best_bid = max(bids, key=lambda q: q.bid) if bids else None  # type: ignore[arg-type, return-value]
     best_ask = min(asks, key=lambda q: q.ask) if asks else None  # type: ignore[arg-type, return-value]
     return ConsolidatedQuote(
-        symbol=f"{base}-{quote}",
+        symbol=str(wanted),
         bid=best_bid.bid if best_bid else None,
         bid_size=best_bid.bid_size if best_bid else None,
         bid_venue=best_bid.venue if best_bid else None,

@@ -25,7 +25,7 @@ import dataclasses
 import difflib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -45,7 +45,7 @@ from .errors import (
 from .feed_config import check_capacity, check_event_queue_size, check_venue_options, connection_options
 from .frames import RollingFrame
 from .frameset import TICKER_COLUMNS, TOP_OF_BOOK_COLUMNS, TRADE_COLUMNS, FrameSet
-from .model import Event
+from .model import Event, Side, Trade
 from .registry import SOURCES, Subscription, adapter_class, parse_subscription, source_of
 from .runtime import LoopThread
 from .sinks import Sink
@@ -56,6 +56,8 @@ from .venues.base import CHANNELS, MarketAdapter
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .bars import Bars
+
 __all__ = ["Feed", "Subscription", "parse_subscription", "TRADE_COLUMNS", "TOP_OF_BOOK_COLUMNS", "TICKER_COLUMNS"]
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,16 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _CLOSED = object()
+
+
+def _trade_prints(trades: RollingFrame) -> Iterator[tuple[str, str, int, float, float, Side]]:
+    """``(venue, symbol, exchange-or-receipt ns, price, size, side)`` of every trade a trades frame holds."""
+    frame = trades.to_pandas()
+    if frame.empty:
+        return
+    times = frame["ts"].where(frame["ts"].notna(), frame["receipt_ts"]).astype("int64")
+    yield from zip(frame["venue"].astype(str), frame["symbol"].astype(str), times.tolist(), frame["price"].tolist(),
+                   frame["size"].tolist(), (Side(v) for v in frame["side"].astype(str)), strict=True)
 
 
 def _check_sources(what: str, given: Mapping[str, object]) -> None:
@@ -169,8 +181,7 @@ class Feed:
         self._routes = self._frameset.routes
         self.trades, self.top_of_book, self.tickers = (self._frameset.trades, self._frameset.top_of_book,
                                                        self._frameset.tickers)
-        self.frames: dict[str, RollingFrame] = self._frameset.frames
-        """Every rolling frame by name: the built-in three plus those the subscribed adapters declare."""
+        self._bars: dict[int, Bars] = {}
         self.sinks: list[Sink] = list(sinks)
         self.dropped_events = 0
         self._event_queue_size = event_queue_size
@@ -186,10 +197,45 @@ class Feed:
 
     def __getattr__(self, name: str) -> RollingFrame:
         # Frames declared by adapters (e.g. ``feed.blocks`` for Ethereum) read like the built-in ones.
-        frames = self.__dict__.get("frames", {})
-        if name in frames:
-            return frames[name]  # type: ignore[no-any-return]
+        frameset = self.__dict__.get("_frameset")
+        if frameset is not None and name in frameset.frames:
+            return frameset.frames[name]  # type: ignore[no-any-return]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def frames(self) -> dict[str, RollingFrame]:
+        """Every rolling frame by name: the built-in three, those the subscribed sources declare, and the closed
+        bars of each interval asked for with :meth:`bars` (``bars_1s``, ...)."""
+        return self._frameset.frames
+
+    def bars(self, interval: str = "1min") -> Bars:
+        """Live OHLCV bars (open, high, low, close, volume, VWAP, trade count, buy and sell volume) per market at
+        ``interval`` (``"1s"``, ``"5min"``, ...; see :mod:`livefeed.bars`): ``feed.bars("1s").to_pandas()``.
+
+        The first call for an interval builds its bars from the trades the frame holds, then adds every new trade
+        (on the feed's loop, so none is counted twice or missed); later calls return the same :class:`Bars`.
+        Closed bars are final and also in ``feed.frames["bars_<interval>"]`` (exported like every frame).
+        """
+        from .bars import Bars, parse_interval
+
+        ns = parse_interval(interval)
+        bars = self._bars.get(ns)
+        if bars is not None:
+            return bars
+        bars = Bars(interval, self._frameset.capacity)
+
+        def attach() -> None:
+            for venue, symbol, ts, price, size, side in _trade_prints(self.trades):
+                bars.add_print(venue, symbol, ts, price, size, side)
+            self._frameset.listen(Trade, bars.add)
+            self._frameset.add_frame(f"bars_{bars.label}", bars.frame)
+
+        if self._runner is not None and self._runner.alive:
+            self._runner.call(attach)
+        else:
+            attach()
+        self._bars[ns] = bars
+        return bars
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"

@@ -178,6 +178,26 @@ class FrameSet:
 
         return route
 
+    def listen(self, event_type: type, listener: Route) -> None:
+        """Also call ``listener(event)`` for every event of ``event_type``, after its rows are appended (e.g. live
+        bars from trades). Call it on the thread that routes (the feed's loop)."""
+        before = self.routes.get(event_type)
+        if before is None:
+            self.routes[event_type] = listener
+            return
+
+        def route(event: Any) -> None:
+            before(event)
+            listener(event)
+
+        self.routes[event_type] = route
+
+    def add_frame(self, name: str, frame: RollingFrame) -> None:
+        """Show ``frame`` (filled by someone else, e.g. bars) among :attr:`frames` under ``name``."""
+        if name in self.frames:
+            raise ValueError(f"a frame named {name!r} exists already")
+        self.frames = {**self.frames, name: frame}
+
     def use_books(self, books: Books) -> None:
         """Find books in ``books`` from now on (a feed's new run) and forget the last top of book recorded."""
         self.recorder.books = books

@@ -30,7 +30,7 @@ from bokeh.plotting import figure
 __all__ = [
     "BID_COLOUR", "ASK_COLOUR", "BUY_COLOUR", "SELL_COLOUR", "Built",
     "PRICE_FORMAT", "source_name", "time_range", "time_figure", "status_label", "depth_figure", "spread_figure",
-    "trades_figure", "imbalance_figure", "onchain_figure",
+    "trades_figure", "imbalance_figure", "onchain_figure", "candles_figure",
 ]
 
 BID_COLOUR = "#2ca02c"
@@ -252,3 +252,40 @@ def onchain_figure(venue: str = "eth", *, height: int = 220, x_range: Range1d | 
     return Built(column(flow, net, fees, sizing_mode="stretch_width"),
                  {"transfers": transfers, "netflow": netflow, "blocks": blocks}, x_range,
                  [status_label(flow), status_label(net), status_label(fees)])
+
+
+def candles_figure(venue: str, symbol: str, interval_ms: float, *, height: int = 300,
+                   x_range: Range1d | None = None, quote: str = "", base: str = "") -> Built:
+    """Candlesticks (high-low wick, open-close body; green when close >= open) with the volume beneath, split
+    into taker buys and sells.
+
+    Sources ``candles`` (closed bars, streamed) and ``open-candle`` (the one bar still updating, replaced each
+    refresh) share columns: ``ts`` (bar centre, ms), ``open``, ``high``, ``low``, ``close``, ``volume``,
+    ``buy``, ``sell``, ``vwap``, ``trades``, ``up`` (1/0).
+    """
+    x_range = x_range or time_range()
+    columns = ("ts", "open", "high", "low", "close", "volume", "buy", "sell", "vwap", "trades", "up")
+    closed = ColumnDataSource({c: [] for c in columns}, name=source_name("candles", venue, symbol))
+    current = ColumnDataSource({c: [] for c in columns}, name=source_name("open-candle", venue, symbol))
+    prices = time_figure(f"{venue} {symbol} bars", height, x_range,
+                         y_axis_label=f"price ({quote})" if quote else "price", y_format=PRICE_FORMAT)
+    volume = time_figure("volume (taker buys / sells)", height // 2 + 40, x_range,
+                         y_axis_label=f"volume ({base})" if base else "volume")
+    colours = LinearColorMapper(palette=[SELL_COLOUR, BUY_COLOUR], low=0, high=1)
+    width = interval_ms * 0.7
+    for src, alpha in ((closed, 0.9), (current, 0.45)):
+        prices.segment(x0="ts", y0="low", x1="ts", y1="high", source=src, line_color=MID_COLOUR)
+        prices.vbar(x="ts", width=width, top="open", bottom="close", source=src, line_color=MID_COLOUR,
+                    fill_color={"field": "up", "transform": colours}, fill_alpha=alpha)
+        volume.vbar(x="ts", width=width, top="buy", bottom=0, source=src, fill_color=BUY_COLOUR, fill_alpha=alpha,
+                    line_color=None)
+        volume.vbar(x="ts", width=width, top="volume", bottom="buy", source=src, fill_color=SELL_COLOUR,
+                    fill_alpha=alpha, line_color=None)
+    hover = [("bar", "@ts{%H:%M:%S.%3N} UTC"), ("open", f"@open{{{PRICE_FORMAT}}}"),
+             ("high", f"@high{{{PRICE_FORMAT}}}"), ("low", f"@low{{{PRICE_FORMAT}}}"),
+             ("close", f"@close{{{PRICE_FORMAT}}}"), ("vwap", f"@vwap{{{PRICE_FORMAT}}}"),
+             ("volume", "@volume{0,0.[0000]} (buy @buy{0,0.[0000]})"), ("trades", "@trades")]
+    for fig in (prices, volume):
+        fig.add_tools(HoverTool(tooltips=hover, formatters={"@ts": "datetime"}))
+    return Built(column(prices, volume, sizing_mode="stretch_width"), {"candles": closed, "open-candle": current},
+                 x_range, [status_label(prices), status_label(volume)])

@@ -17,6 +17,7 @@ from bokeh.palettes import Category10_10
 
 from ..consolidated import consolidate
 from ..errors import UnknownSymbolError
+from ..instruments import Kind, parse_instrument
 from ..symbols import canonical, split
 from .figures import ASK_COLOUR, BID_COLOUR, PRICE_FORMAT, Built, source_name, status_label, time_figure, time_range
 from .sampling import SIZE_FORMAT, TIME_FORMAT, ExchangeClock, FrameTap
@@ -138,10 +139,12 @@ def _markets(feed: Feed, base: str, accept_quote: Any, venues: Collection[str] |
     found = []
     for sub in feed.subscriptions:
         try:
-            sub_base, sub_quote = split(sub.symbol)
+            market = parse_instrument(sub.symbol)
         except UnknownSymbolError:  # e.g. an on-chain subscription
             continue
-        if sub_base == base and accept_quote(sub_quote) and (venues is None or sub.venue in venues):
+        if market.kind is not Kind.SPOT:  # spot mids compare; a perp or future quotes its own basis
+            continue
+        if market.base == base and accept_quote(market.quote) and (venues is None or sub.venue in venues):
             found.append((sub.venue, sub.symbol))
     return list(dict.fromkeys(found))
 

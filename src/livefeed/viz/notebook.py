@@ -154,6 +154,17 @@ class Plots:
         return LivePlot(TradesView(self.feed, venue, symbol, window=window, volume_window=volume_window,
                                    **options), self.flusher)
 
+    def candles(self, venue: str, symbol: str, *, interval: str = "1min", window: float | None = None,
+                **options: Any) -> LivePlot:
+        """Candlesticks at ``interval`` (``"1s"``, ``"1min"``, ...; from :meth:`Feed.bars`) with the volume beneath,
+        split into taker buys and sells; the last bar keeps updating until it closes. ``window`` defaults to 60
+        bars."""
+        from .candles import CandlesView
+
+        venue, symbol = check_target(self.feed, venue, symbol)
+        return LivePlot(CandlesView(self.feed, venue, symbol, interval=interval, window=window, **options),
+                        self.flusher)
+
     def imbalance(self, venue: str, symbol: str, *, levels: int = 10, window: float = DEFAULT_WINDOW,
                   **options: Any) -> LivePlot:
         """Order-book imbalance over the top ``levels`` per side."""

@@ -98,13 +98,14 @@ def _consolidated_views(feed: Feed, targets: list[str], *, rollover: int, window
     """The cross-venue views (several venues' mids, consolidated best bid/ask) when the page shows >1 venue."""
     if len({t.partition(":")[0] for t in targets}) < 2:
         return []
-    from ..symbols import canonical
+    from ..instruments import Kind, kind_of
     from .multivenue import ConsolidatedView, MidsView
 
     by_base: dict[str, set[str]] = {}
     for target in targets:
         venue, _, symbol = target.partition(":")
-        by_base.setdefault(canonical(symbol).partition("-")[0], set()).add(venue)
+        if kind_of(symbol) is Kind.SPOT:  # spot books are compared across venues; other kinds stay apart
+            by_base.setdefault(symbol.partition("-")[0], set()).add(venue)
     shared = [base for base, venues in by_base.items() if len(venues) > 1]
     views: list[View] = []
     for base in shared[:2]:  # a page, not a wall: the first two assets several venues quote

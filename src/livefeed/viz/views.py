@@ -172,7 +172,8 @@ class View:
         from bokeh.models import Plot
 
         old_tag, new_tag = f"{self.venue} {self.symbol}", f"{venue} {symbol}"
-        units = [(f"({_quote(self.symbol)})", f"({_quote(symbol)})"), (f"({_base(self.symbol)})", f"({_base(symbol)})")]
+        units = [(f"({quote_of(self.symbol)})", f"({quote_of(symbol)})"),
+                 (f"({base_of(self.symbol)})", f"({base_of(symbol)})")]
         for src in self.sources.values():
             src.name = (src.name or "").replace(f":{self.venue}:{self.symbol}", f":{venue}:{symbol}")
             src.data = {name: [] for name in src.data}
@@ -252,7 +253,7 @@ class SpreadView(_FrameView):
         super().__init__(feed, venue, symbol, spread_unit=spread_unit, **kw)
 
     def _build(self, **figure_options: Any) -> Built:
-        return spread_figure(self.venue, self.symbol, quote=_quote(self.symbol), **figure_options)
+        return spread_figure(self.venue, self.symbol, quote=quote_of(self.symbol), **figure_options)
 
     def _apply(self, rows: dict[str, np.ndarray], ts: np.ndarray) -> None:
         spread = rows["spread"].astype(np.float64)
@@ -262,11 +263,14 @@ class SpreadView(_FrameView):
         self.sources["spread"].stream(with_gaps(cols, self._last_ms, GAP_AFTER * 1e3), rollover=self.rollover)
 
 
-def _quote(symbol: str) -> str:
-    return symbol.rpartition("-")[2] if "-" in symbol else ""
+def quote_of(symbol: str) -> str:
+    """The quote currency of an instrument name (``BTC-USDT-PERP`` -> ``USDT``); ``""`` for other targets."""
+    parts = symbol.split("-")
+    return parts[1] if len(parts) >= 2 else ""
 
 
-def _base(symbol: str) -> str:
+def base_of(symbol: str) -> str:
+    """The base asset of an instrument name (``BTC-USD-20261225-80000-C`` -> ``BTC``); ``""`` for other targets."""
     return symbol.partition("-")[0] if "-" in symbol else ""
 
 
@@ -290,8 +294,8 @@ class TradesView(_FrameView):
         self._size_scale = 0.0
 
     def _build(self, *, volume_window: float = 60.0, **figure_options: Any) -> Built:
-        return trades_figure(self.venue, self.symbol, window=volume_window, quote=_quote(self.symbol),
-                             base=_base(self.symbol), **figure_options)
+        return trades_figure(self.venue, self.symbol, window=volume_window, quote=quote_of(self.symbol),
+                             base=base_of(self.symbol), **figure_options)
 
     def _apply(self, rows: dict[str, np.ndarray], ts: np.ndarray) -> None:
         ts_ns = event_times(rows)
@@ -411,7 +415,7 @@ class DepthView(_BookView):
 
     def _build(self, **figure_options: Any) -> Built:
         figure_options.pop("window", None)
-        return depth_figure(self.venue, self.symbol, quote=_quote(self.symbol), base=_base(self.symbol),
+        return depth_figure(self.venue, self.symbol, quote=quote_of(self.symbol), base=base_of(self.symbol),
                             **figure_options)
 
     def _read(self, book: OrderBook) -> Any:
