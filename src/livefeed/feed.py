@@ -45,12 +45,12 @@ from .errors import (
 from .feed_config import check_capacity, check_event_queue_size, check_venue_options, connection_options
 from .frames import RollingFrame
 from .frameset import TICKER_COLUMNS, TOP_OF_BOOK_COLUMNS, TRADE_COLUMNS, FrameSet
+from .instruments import parse_instrument
 from .model import Event, Side, Trade
 from .registry import SOURCES, Subscription, adapter_class, parse_subscription, source_of
 from .runtime import LoopThread
 from .sinks import Sink
 from .source import Source, SourceOptions, VenueEndpoints
-from .symbols import canonical
 from .venues.base import CHANNELS, MarketAdapter
 
 if TYPE_CHECKING:
@@ -431,7 +431,7 @@ class Feed:
 
     def book(self, venue: str, symbol: str) -> OrderBook:
         """A consistent copy of the local book (taken on the feed's loop, so never half-updated)."""
-        key = (venue.lower(), canonical(symbol))
+        key = (venue.lower(), str(parse_instrument(symbol)))
         book = self._books.get(key)
         if book is None:
             known = ", ".join(f"{v}:{s}" for v, s in self._books) or "none yet: start() the feed first"

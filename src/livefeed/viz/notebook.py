@@ -45,9 +45,9 @@ def ensure_bokehjs() -> None:
 
 def check_target(feed: Feed, venue: str, symbol: str) -> tuple[str, str]:
     """Normalise ``venue``/``symbol`` and check the feed subscribes to them, with the choices in the error."""
-    from ..symbols import canonical
+    from ..instruments import parse_instrument
 
-    key = (str(venue).lower(), canonical(symbol))
+    key = (str(venue).lower(), str(parse_instrument(symbol)))
     known = [(s.venue, s.symbol) for s in feed.subscriptions]
     if key not in known:
         choices = ", ".join(f"{v}:{s}" for v, s in known)
