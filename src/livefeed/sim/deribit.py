@@ -12,8 +12,9 @@ open interest, and for options Black-76 marks, IVs and greeks on a seeded smile 
 ``/api/v2/public/get_instruments``.
 
 The index follows the fair price every simulator with the same seed shares; each instrument's book is a
-:class:`~livefeed.sim.market.MarketSim` of its own (sizes in base-asset lots, not Deribit's USD contracts).
-An option's book starts at its Black-76 price and then moves with the index.
+:class:`~livefeed.sim.market.MarketSim` of its own, sized by the shared book shape rather than Deribit's contract
+units (USD for perpetuals and futures, coins for options). An option's book starts at its Black-76 price and then
+moves with the index; its ticker's bid and ask IVs are implied from that book.
 """
 
 from __future__ import annotations

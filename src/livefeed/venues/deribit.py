@@ -62,6 +62,7 @@ _CHANNELS = {"book": "book", "trades": "trades", "ticker": "ticker"}
 _INTERVAL = "100ms"  # ``raw`` needs an authorised connection
 _CHANNELS_PER_REQUEST = 100  # an assumed size per public/subscribe; Deribit limits the request rate (~3.3/s)
 _REQUEST_GAP = 0.35  # seconds between subscribe requests past the first ten (Deribit's burst)
+_RESUBSCRIBE_GATHER = 0.05  # seconds to gather the books that break together into one resubscribe
 _MAX_IGNORED = 100  # changes ignored while awaiting a snapshot before subscribing again
 _DERIBIT_KIND = {Kind.PERP: "future", Kind.FUTURE: "future", Kind.OPTION: "option"}
 """Deribit's own ``kind`` of each instrument kind (a perpetual is one of its futures)."""
@@ -354,6 +355,8 @@ class DeribitAdapter(MarketAdapter):
         # was lost.
         self._awaiting: dict[str, bool] = {}
         self._ignored: dict[str, int] = dict.fromkeys(self.symbols, 0)
+        self._to_resubscribe: set[str] = set()
+        self._resubscriber: asyncio.Task[None] | None = None
         self._funding_at: dict[str, int] = {}
         self._interest: dict[str, float] = {}
         self.test_requests_answered = 0
@@ -403,6 +406,7 @@ class DeribitAdapter(MarketAdapter):
             self.unsync_all()
             self._awaiting.clear()
             self._subscribe_ids.clear()
+            self._to_resubscribe.clear()
 
         return [self.connection(self.endpoints.ws, "deribit-0", on_connect=on_connect, on_disconnect=on_disconnect)]
 
@@ -510,20 +514,26 @@ class DeribitAdapter(MarketAdapter):
         self._ignored[symbol] = 0
 
     def resync_book(self, symbol: str, conn: Connection | None) -> None:
-        """Unsubscribe and subscribe the one book channel: Deribit answers with a fresh snapshot."""
+        """Unsubscribe and subscribe the book's channel: Deribit answers with a fresh snapshot. Books that break
+        together (a lost frame of many, a hiccup) go in one request pair, since Deribit limits the request rate."""
         if conn is None:
             return
         self._awaiting[symbol] = False
         self._ignored[symbol] = 0
-        channels = channel_names([symbol], ["book"])
-        unsubscribe = self.request("public/unsubscribe", {"channels": channels})[1]
-        subscribe = self._subscribe(channels)
+        self._to_resubscribe.add(symbol)
+        if self._resubscriber is None or self._resubscriber.done():
+            self._resubscriber = self.spawn(self._resubscribe(conn), "deribit-resubscribe")
 
-        async def resubscribe() -> None:
-            try:
-                await conn.send(unsubscribe)
-                await conn.send(subscribe)
-            except (ConnectionError, OSError, WebSocketException) as exc:  # a reconnect resubscribes everything
-                log.info("deribit %s: resubscribe failed (%s)", symbol, exc)
-
-        self.spawn(resubscribe(), f"deribit-resubscribe-{symbol}")
+    async def _resubscribe(self, conn: Connection) -> None:
+        try:
+            while self._to_resubscribe:
+                await asyncio.sleep(_RESUBSCRIBE_GATHER)
+                symbols, self._to_resubscribe = sorted(self._to_resubscribe), set()
+                channels = channel_names(symbols, ["book"])
+                for start in range(0, len(channels), _CHANNELS_PER_REQUEST):
+                    chunk = channels[start : start + _CHANNELS_PER_REQUEST]
+                    await conn.send(self.request("public/unsubscribe", {"channels": chunk})[1])
+                    await conn.send(self._subscribe(chunk))
+        except (ConnectionError, OSError, WebSocketException) as exc:  # a reconnect resubscribes everything
+            self._to_resubscribe.clear()
+            log.info("deribit: resubscribing books failed (%s)", exc)
