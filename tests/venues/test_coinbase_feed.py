@@ -3,6 +3,7 @@ after every injected fault, and each recovery is counted in ``feed.stats()`` / `
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,7 +12,7 @@ from livefeed import Feed
 from livefeed.errors import UnknownSymbolError
 from livefeed.sim.coinbase import CoinbaseSim
 
-from ..conftest import FAST, assert_books_exact, stat, synced, until
+from ..conftest import FAST, STEADY, assert_books_exact, stat, synced, until
 
 SYMBOLS = ("BTC-USD", "ETH-USD")
 
@@ -76,9 +77,12 @@ async def test_a_new_connection_numbers_its_frames_from_zero_again(feed: Feed, s
 
 
 async def test_multi_megabyte_snapshot_through_the_feed() -> None:
+    # Building, sending and parsing a 25,000-level snapshot can take seconds on a loaded machine (or under
+    # coverage): the watchdog, not under test here, must not take that silence for a stall.
+    patient = dataclasses.replace(STEADY, stale_after=30.0)
     async with (
         CoinbaseSim(symbols=["BTC-USD"], seed=1, levels=25_000, interval=0.05) as big,
-        Feed(["coinbase:BTC-USD"], channels=["book"], endpoints={"coinbase": big}, connection=FAST) as feed,
+        Feed(["coinbase:BTC-USD"], channels=["book"], endpoints={"coinbase": big}, connection=patient) as feed,
     ):
         await until(feed, lambda: synced(feed), what="the full-depth book")
         big.pause()
