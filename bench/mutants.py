@@ -52,6 +52,9 @@ OKX = ("tests/venues/test_okx.py", "tests/venues/test_okx_recorded.py", "tests/v
 KRAKEN = ("tests/venues/test_kraken.py", "tests/venues/test_kraken_recorded.py", "tests/venues/test_kraken_feed.py")
 COINBASE = ("tests/venues/test_coinbase.py", "tests/venues/test_coinbase_recorded.py",
             "tests/venues/test_coinbase_feed.py")
+USDM = ("tests/venues/test_binance_usdm.py", "tests/venues/test_binance_usdm_recorded.py",
+        "tests/venues/test_binance_usdm_feed.py")
+DERIBIT = ("tests/venues/test_deribit.py", "tests/venues/test_deribit_recorded.py", "tests/venues/test_deribit_feed.py")
 SETTLE = ("tests/venues/test_binance.py", "tests/venues/test_okx.py", "tests/venues/test_kraken.py",
           "tests/venues/test_coinbase.py", "tests/venues/test_bybit.py", "tests/test_feed_sim.py")
 BOOK = ("tests/test_book.py",)
@@ -98,6 +101,47 @@ MUTANTS = [
            "if verdict is Verdict.APPLY:  # a duplicate",
            "if verdict is not Verdict.GAP:  # a duplicate", BINANCE,
            "buffered diffs the snapshot already covers are not returned to be applied again"),
+    # -- Binance USD-M futures: the first diff covers lastUpdateId, then each pu is the previous u (PuSequencer) --
+    Mutant("usdm.pu_chain", V + "binance_usdm.py", "            else:\n                in_sequence = False",
+           "            else:\n                in_sequence = True", USDM,
+           "after the first diff, a diff applies only when its pu is the last applied u (else a gap)"),
+    Mutant("usdm.first_covers", V + "binance_usdm.py", "            in_sequence = first <= self.last_id",
+           "            in_sequence = True", USDM, "the first diff after a snapshot must have U <= lastUpdateId <= u"),
+    Mutant("usdm.first_at_id", V + "binance_usdm.py",
+           "            if last < self.last_id:\n                return Verdict.STALE",
+           "            if last <= self.last_id:\n                return Verdict.STALE", USDM,
+           "a first diff ending exactly at lastUpdateId (u = L) is applied, not stale"),
+    Mutant("usdm.behind_is_stale", V + "binance_usdm.py",
+           "            elif last <= self.last_id:\n                return",
+           "            elif False:\n                return", USDM,
+           "a diff wholly at or behind the last applied u (a duplicate) is stale, not a gap"),
+    Mutant("usdm.gap_resets", V + "binance_usdm.py",
+           "            self.reset()\n            self.buffer.append((delta, previous))",
+           "            self.buffer.append((delta, previous))", USDM,
+           "after a gap the book is unsynced: later diffs are buffered for the next snapshot"),
+    Mutant("usdm.first_once", V + "binance_usdm.py", "        self.last_id = last\n        self._first = False",
+           "        self.last_id = last", USDM, "only the first diff after a snapshot is judged by U <= L <= u"),
+    Mutant("usdm.old_snapshot", V + "binance_usdm.py", "if buffer and buffer[0][0].first_sequence > snapshot_id:",
+           "if False and buffer and buffer[0][0].first_sequence > snapshot_id:", USDM,
+           "a snapshot older than the first buffered diff is refused (fetch again)"),
+    Mutant("usdm.start_drops_stale", V + "binance_usdm.py",
+           "            if verdict is Verdict.APPLY:\n                in_sequence.append(delta)",
+           "            if verdict is not Verdict.GAP:\n                in_sequence.append(delta)", USDM,
+           "buffered diffs the snapshot already covers are not returned to be applied"),
+    # -- Deribit: each change names the last change_id as its prev_change_id (ChangeIdChain) --------------------------
+    Mutant("deribit.chain", V + "deribit.py", "if message.prev_change_id != self.last_change_id:",
+           "if message.prev_change_id > self.last_change_id:", DERIBIT,
+           "a change whose prev_change_id is not the last change_id (behind it too) is a gap"),
+    Mutant("deribit.before_snapshot", V + "deribit.py", "        if not self.synced:\n            return Verdict.STALE",
+           "        if False:\n            return Verdict.STALE", DERIBIT,
+           "a change before any snapshot (in flight from before a resubscribe) is stale, not a gap"),
+    Mutant("deribit.gap_resets", V + "deribit.py", "            self.reset()\n            return Verdict.GAP",
+           "            return Verdict.GAP", DERIBIT, "after a gap the chain waits for the next snapshot"),
+    Mutant("deribit.advance", V + "deribit.py", "\n        self.last_change_id = message.change_id\n        return",
+           "\n        return", DERIBIT, "each applied change moves the chain to its change_id"),
+    Mutant("deribit.snapshot_starts_chain", V + "deribit.py",
+           "            self.synced = True\n            self.last_change_id = message.change_id\n",
+           "            self.synced = True\n", DERIBIT, "a snapshot starts the chain at its change_id"),
     # -- Bybit: each delta's u is the previous u + 1 (UpdateSequencer) ----------------------------------------------
     Mutant("bybit.gap", V + "bybit.py", "if u != self.last_u + 1:", "if u < self.last_u + 1:", BYBIT,
            "a delta whose u skips ahead is a gap"),
