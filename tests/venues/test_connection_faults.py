@@ -6,6 +6,7 @@ true book again. Venue-specific faults (sequence gaps, bad checksums) are in eac
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,19 +15,23 @@ import pytest
 from livefeed import Feed
 from livefeed.commands.demo import MARKET_VENUES, default_subscriptions
 from livefeed.sim import SIMULATORS
+from livefeed.sim.deribit import quarterly_expiries
 
 from ..conftest import FAST, assert_books_exact, stat, synced, until
 
+_EXPIRY = quarterly_expiries(dt.date.today())[0].strftime("%Y%m%d")
 DERIVATIVES = {"binance-usdm": ("binance", ["BTC-USDT-PERP", "ETH-USDT-PERP"]),
                "bybit-linear": ("bybit", ["BTC-USDT-PERP", "ETH-USDT-PERP"]),
-               "okx-swap": ("okx", ["BTC-USDT-PERP", "ETH-USDT-PERP"])}
+               "okx-swap": ("okx", ["BTC-USDT-PERP", "ETH-USDT-PERP"]),
+               "deribit": ("deribit", ["BTC-USD-PERP", f"BTC-USD-{_EXPIRY}", f"BTC-USD-{_EXPIRY}-60000-C"])}
 """Derivatives sources under test: the venue their books are filed under and the instruments to follow."""
 SOURCES = (*MARKET_VENUES, *DERIVATIVES)
 SYMBOLS = {**default_subscriptions(MARKET_VENUES, "BTC,ETH"), **{s: i for s, (_, i) in DERIVATIVES.items()}}
 DEPTH = {"kraken": 10, "bybit": 50, "bybit-linear": 50}
 """Venues whose books have a fixed depth: each side of a synced book has exactly that many levels."""
 LAST_SEQUENCE = {"binance": "last_update_id", "bybit": "last_update_id", "okx": "last_seq_id",
-                 "binance-usdm": "last_update_id", "bybit-linear": "last_update_id", "okx-swap": "last_seq_id"}
+                 "binance-usdm": "last_update_id", "bybit-linear": "last_update_id", "okx-swap": "last_seq_id",
+                 "deribit": "last_change_id"}
 """Venues whose simulator names its last update id: a caught-up book's ``sequence`` equals it."""
 
 

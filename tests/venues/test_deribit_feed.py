@@ -1,7 +1,7 @@
 """A feed of Deribit's perpetual, a dated future and options against ``DeribitSim``: every channel arrives, books
-equal the simulator's truth (and its last ``change_id``) after every fault, a ``prev_change_id`` break resubscribes
-that book, heartbeats are answered (the simulator closes a client that does not), and ``livefeed.instruments``
-lists the simulated chain."""
+equal the simulator's truth (and its last ``change_id``), a ``prev_change_id`` break resubscribes the books,
+heartbeats are answered (the simulator closes a client that does not), and ``livefeed.instruments`` lists the
+simulated chain. The shared connection faults run on Deribit in test_connection_faults.py."""
 
 from __future__ import annotations
 
@@ -86,63 +86,6 @@ async def test_a_prev_change_id_break_resubscribes_the_books(sim_feed: tuple[Der
     assert sim.fault_counts["skip_updates"] == 2 * len(SYMBOLS)
     # the books that broke together were resubscribed together (Deribit limits the request rate)
     assert 1 <= sim.sessions[0].methods["public/unsubscribe"] < len(SYMBOLS)
-
-
-async def test_refused_connections_back_off_then_recover(sim_feed: tuple[DeribitSim, Feed]) -> None:
-    sim, feed = sim_feed
-    sim.refuse_connections(600)  # until ended below
-    sim.drop_connections()
-    conn = feed.connections[0]
-    async with asyncio.timeout(20):
-        while sim.fault_counts["refuse_connections"] < 2:
-            await conn.wait_state_change()
-    assert "503" in feed.stats()["last_error"].iloc[0]
-    sim.refuse_connections(0)
-    await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect after refusals")
-    await books_exact(sim, feed)
-
-
-async def test_slow_client_is_dropped_and_recovers(sim_feed: tuple[DeribitSim, Feed]) -> None:
-    sim, feed = sim_feed
-    sim.slow_client(0.05)
-    conn = feed.connections[0]
-    async with asyncio.timeout(20):
-        while sim.fault_counts["slow_client"] < 1:
-            await conn.wait_state_change()
-    sim.slow_client(0)
-    await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect after the slow-consumer drop")
-    await books_exact(sim, feed)
-
-
-async def test_dropped_connection_reconnects_and_resyncs(sim_feed: tuple[DeribitSim, Feed]) -> None:
-    sim, feed = sim_feed
-    sim.drop_connections()
-    await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect")
-    await books_exact(sim, feed)
-    assert (feed.book_stats()["snapshots"] >= 2).all()
-
-
-async def test_stall_trips_the_watchdog(sim_feed: tuple[DeribitSim, Feed]) -> None:
-    sim, feed = sim_feed
-    conn = feed.connections[0]
-    sim.stall(True)
-    async with asyncio.timeout(10):
-        while conn.stats.stale_timeouts < 1 or conn.stats.state != "connected":
-            await conn.wait_state_change()
-    sim.stall(False)
-    await books_exact(sim, feed)
-    assert conn.stats.reconnects >= 1
-
-
-async def test_malformed_frames_are_counted_not_fatal(sim_feed: tuple[DeribitSim, Feed]) -> None:
-    sim, feed = sim_feed
-    sim.send_malformed(3)
-    await until(feed, lambda: stat(feed, "malformed") >= 3, what="malformed frames counted")
-    applied = feed.book_stats()["deltas"].to_numpy()
-    await until(feed, lambda: bool((feed.book_stats()["deltas"].to_numpy() >= applied + 2).all()),
-                what="more updates")
-    assert stat(feed, "reconnects") == 0
-    await books_exact(sim, feed)
 
 
 async def test_heartbeats_are_answered_and_keep_the_connection() -> None:
