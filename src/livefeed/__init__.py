@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .book import OrderBook
 from .connection import ConnectionOptions
-from .discovery import instruments  # the function; ``livefeed.instruments`` the naming module stays importable
+from .discovery import instruments  # the instrument names themselves live in livefeed.naming
 from .errors import (
     ConfigError,
     FeedNotRunningError,

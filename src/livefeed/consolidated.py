@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from .book import OrderBook
 from .errors import UnknownSymbolError
-from .instruments import parse_instrument
+from .naming import parse_instrument
 
 __all__ = ["ConsolidatedQuote", "VenueQuote", "consolidate"]
 

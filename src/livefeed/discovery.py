@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, LivefeedError, UnknownVenueError
-from .instruments import Kind
+from .naming import Kind
 from .registry import MARKETS, VENUES, adapter_class
 from .source import VenueEndpoints
 

@@ -45,8 +45,8 @@ from .errors import (
 from .feed_config import check_capacity, check_event_queue_size, check_venue_options, connection_options
 from .frames import RollingFrame
 from .frameset import TICKER_COLUMNS, TOP_OF_BOOK_COLUMNS, TRADE_COLUMNS, FrameSet
-from .instruments import parse_instrument
 from .model import Event, Side, Trade
+from .naming import parse_instrument
 from .registry import SOURCES, Subscription, adapter_class, parse_subscription, source_of
 from .runtime import LoopThread
 from .sinks import Sink

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .errors import LivefeedError, UnknownSymbolError, UnknownVenueError
-from .instruments import Kind, parse_instrument
+from .naming import Kind, parse_instrument
 
 if TYPE_CHECKING:
     from .source import Source

@@ -9,8 +9,8 @@ import pytest
 from livefeed.connection import Connection
 from livefeed.derivatives import Funding
 from livefeed.errors import UnknownSymbolError
-from livefeed.instruments import Kind
 from livefeed.model import BookDelta, BookSnapshot, Side
+from livefeed.naming import Kind
 from livefeed.registry import parse_subscription
 from livefeed.venues.base import MalformedFrame, Verdict
 from livefeed.venues.deribit import (

@@ -32,7 +32,7 @@ import orjson
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Response
 
-from ..instruments import Instrument, Kind, parse_instrument
+from ..naming import Instrument, Kind, parse_instrument
 from ..venues.deribit import venue_symbol
 from . import deribit_wire as wire
 from .base import SimSession, json_response

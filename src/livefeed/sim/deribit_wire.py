@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from ..instruments import Instrument, Kind
+from ..naming import Instrument, Kind
 
 __all__ = ["WS_PATH", "REST_PREFIX", "response", "error", "notification", "heartbeat", "book_data", "trade_item",
            "Smile", "Greeks", "black76", "implied_vol", "instrument_entry"]

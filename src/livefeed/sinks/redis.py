@@ -29,8 +29,8 @@ import orjson
 
 from ..connection import Backoff
 from ..errors import MissingExtraError
-from ..instruments import parse_instrument
 from ..model import BookDelta, BookSnapshot, Event, Side, Ticker, Trade
+from ..naming import parse_instrument
 from ..redact import redact_text, redact_url
 from ..registry import VENUES
 

@@ -34,8 +34,8 @@ from ..book import OrderBook
 from ..connection import Connection
 from ..derivatives import FRAMES, Funding, Liquidation, OpenInterest, OptionTicker
 from ..errors import LivefeedError, UnknownSymbolError
-from ..instruments import Instrument, Kind, parse_instrument
 from ..model import BookDelta, BookSnapshot, Level, Side, Ticker, Trade
+from ..naming import Instrument, Kind, parse_instrument
 from ..symbols import check_known
 from .base import MalformedFrame, MarketAdapter, VenueEndpoints, Verdict, decode_object
 

@@ -17,7 +17,7 @@ from bokeh.palettes import Category10_10
 
 from ..consolidated import consolidate
 from ..errors import UnknownSymbolError
-from ..instruments import Kind, parse_instrument
+from ..naming import Kind, parse_instrument
 from ..symbols import canonical, split
 from .figures import ASK_COLOUR, BID_COLOUR, PRICE_FORMAT, Built, source_name, status_label, time_figure, time_range
 from .sampling import SIZE_FORMAT, TIME_FORMAT, ExchangeClock, FrameTap

@@ -45,7 +45,7 @@ def ensure_bokehjs() -> None:
 
 def check_target(feed: Feed, venue: str, symbol: str) -> tuple[str, str]:
     """Normalise ``venue``/``symbol`` and check the feed subscribes to them, with the choices in the error."""
-    from ..instruments import parse_instrument
+    from ..naming import parse_instrument
 
     key = (str(venue).lower(), str(parse_instrument(symbol)))
     known = [(s.venue, s.symbol) for s in feed.subscriptions]

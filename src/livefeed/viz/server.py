@@ -98,7 +98,7 @@ def _consolidated_views(feed: Feed, targets: list[str], *, rollover: int, window
     """The cross-venue views (several venues' mids, consolidated best bid/ask) when the page shows >1 venue."""
     if len({t.partition(":")[0] for t in targets}) < 2:
         return []
-    from ..instruments import Kind, kind_of
+    from ..naming import Kind, kind_of
     from .multivenue import ConsolidatedView, MidsView
 
     by_base: dict[str, set[str]] = {}

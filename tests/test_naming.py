@@ -1,4 +1,4 @@
-"""The instrument naming scheme and the registry's routing of ``venue:instrument`` to a source."""
+"""The instrument naming scheme (livefeed.naming) and the registry's routing of ``venue:instrument`` to a source."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from livefeed import Feed
 from livefeed.errors import UnknownSymbolError, UnknownVenueError
-from livefeed.instruments import Instrument, Kind, kind_of, parse_instrument
+from livefeed.naming import Instrument, Kind, kind_of, parse_instrument
 from livefeed.registry import MARKETS, parse_subscription
 
 
