@@ -107,9 +107,9 @@ def test_capture_rejects_bad_input_before_starting(capsys: pytest.CaptureFixture
 
 def test_sim_interval_reaches_every_venue() -> None:
     sims = simulators(SIMULATORS, ["BTC-USDT"], seed=1, interval=0.05)
-    assert [venue for venue, _ in sims] == ["binance", "coinbase", "kraken", "bybit", "okx"]
-    assert {venue: sim.interval for venue, sim in sims} == dict.fromkeys(["binance", "coinbase", "kraken", "bybit",
-                                                                          "okx"], 0.05)
+    assert [venue for venue, _ in sims] == list(SIMULATORS)  # every source's simulator, spot venues first
+    assert list(SIMULATORS)[:5] == ["binance", "coinbase", "kraken", "bybit", "okx"]
+    assert {venue: sim.interval for venue, sim in sims} == dict.fromkeys(SIMULATORS, 0.05)
 
 
 async def test_the_endpoints_line_of_livefeed_sim_works_for_every_venue() -> None:
