@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .book import OrderBook
+from .callback_watch import CallbackWatch
 from .connection import Backoff
 from .errors import LivefeedError, MissingExtraError
 from .frames import RollingFrame
@@ -104,6 +105,8 @@ class RedisFeed:
         self._offsets: dict[str, str] = {}
         self._initial_offset = "0" if from_start else "$"
         self._callbacks: list[Callable[[Event], None]] = []
+        self._callback_watch = CallbackWatch()
+        """Runs the callbacks as a Feed does: a failing one is counted and logged rate-limited, a slow one noticed."""
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._runner: LoopThread | None = None
@@ -281,11 +284,8 @@ class RedisFeed:
         if cls is BookSnapshot or cls is BookDelta:
             self._apply_book(event)
         self._frameset.route(event)
-        for callback in self._callbacks:
-            try:
-                callback(event)
-            except Exception:
-                log.exception("callback %r failed", callback)
+        if self._callbacks:
+            self._callback_watch.run(self._callbacks, event)
 
     def _apply_book(self, event: BookSnapshot | BookDelta) -> None:
         """Keep this reader's copy of the book (the frame set then records its top, as a Feed's does)."""

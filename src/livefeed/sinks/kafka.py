@@ -111,7 +111,12 @@ class KafkaSink:
                 if self._producer is None:
                     producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers,
                                                 compression_type=self.compression_type, linger_ms=5)
-                    await producer.start()
+                    try:
+                        await producer.start()
+                    except BaseException:  # a half-started producer holds connections and tasks: close it
+                        with contextlib.suppress(Exception):
+                            await producer.stop()
+                        raise
                     self._producer = producer
                 n = min(self.batch, len(self._buffer))
                 futures = [await self._producer.send(topic, value, key=key)
