@@ -168,6 +168,7 @@ async def test_a_sequence_gap_resubscribes_and_the_book_is_exact_again(feed: Fee
 async def test_a_service_restart_snapshot_replaces_the_book(feed: Feed, sim: BybitLinearSim) -> None:
     await until(feed, lambda: synced(feed), what="synced")
     sim.restart_books()
+    await until(feed, lambda: bool((feed.book_stats()["snapshots"] >= 2).all()), what="u=1 snapshots")
     await assert_books_exact(feed, sim, "bybit", SYMBOLS, depth=50, last_sequence=sim.last_update_id)
     assert (feed.book_stats()["snapshots"] >= 2).all() and stat(feed, "gaps") == 0
 
@@ -175,11 +176,12 @@ async def test_a_service_restart_snapshot_replaces_the_book(feed: Feed, sim: Byb
 async def test_a_deeper_book_by_venue_options(sim: BybitLinearSim) -> None:
     async with Feed([f"bybit:{s}" for s in SYMBOLS], channels=["book"], endpoints={"bybit-linear": sim},
                     venue_options={"bybit-linear": {"depth": 200}}, connection=FAST) as feed:
+        await until(feed, lambda: synced(feed), what="books synced")
         sim.pause()
         try:
             for symbol in SYMBOLS:
                 book = feed.books[("bybit", symbol)]
-                await until(feed, lambda b=book, s=symbol: synced(feed) and b.to_dict() == sim.true_book(s, 200),
+                await until(feed, lambda b=book, s=symbol: b.to_dict() == sim.true_book(s, 200),
                             what=f"{symbol} orderbook.200")
                 assert book.bid_count > 50 and book.ask_count > 50  # deeper than the default view
         finally:

@@ -211,7 +211,9 @@ class BybitSim(VenueSim):
                 snap = market.snapshot(depth)
                 view.adopt(self._wire_levels(snap["bids"]), self._wire_levels(snap["asks"]))
                 self.views[(sym, depth)] = view
-        self._skip: dict[str, int] = dict.fromkeys(self.by_venue, 0)
+        self._skip: dict[tuple[str, int], int] = dict.fromkeys(self.views, 0)
+        """(symbol, depth) -> deltas still to withhold: per topic, so a step that leaves one view unchanged does not
+        use up another's skip."""
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     @property
@@ -221,8 +223,8 @@ class BybitSim(VenueSim):
     # -- market control ------------------------------------------------------------------------------------------
     def skip_updates(self, n: int = 1) -> None:
         """The next ``n`` deltas of every symbol's deep book topics take their ``u`` but are never sent: a gap."""
-        for symbol in self._skip:
-            self._skip[symbol] += n
+        for key in self._skip:
+            self._skip[key] += n
 
     def restart_books(self) -> None:
         """A Bybit service restart: every book topic starts over at ``u = 1`` with a snapshot."""
@@ -267,8 +269,6 @@ class BybitSim(VenueSim):
             self._publish_books(sym, market, ts)
 
     def _publish_books(self, sym: str, market: MarketSim, ts: int) -> None:
-        skipping = self._skip[sym] > 0
-        skipped = False
         # One snapshot of the deepest view serves every depth: each view is a prefix of it.
         deepest = market.snapshot(max(self.book_depths))
         top_bids, top_asks = self._wire_levels(deepest["bids"]), self._wire_levels(deepest["asks"])
@@ -280,13 +280,11 @@ class BybitSim(VenueSim):
             view.u += 1
             if depth == 1:  # level 1 pushes the whole top each time (Bybit: "snapshot" resent for level 1)
                 self._broadcast_book(sym, depth, "snapshot", *view.levels(), ts=ts)
-            elif skipping:
-                skipped = True
+            elif self._skip[(sym, depth)] > 0:
+                self._skip[(sym, depth)] -= 1
                 self.faults.counts["skip_updates"] += 1
             else:
                 self._broadcast_book(sym, depth, "delta", bids, asks, ts=ts)
-        if skipped:
-            self._skip[sym] -= 1
 
     # -- fan-out -------------------------------------------------------------------------------------------------
     def _broadcast_book(
