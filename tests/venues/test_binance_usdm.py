@@ -19,6 +19,7 @@ from livefeed.venues.binance_usdm import (
     parse_mark_price,
     parse_open_interest,
     parse_snapshot,
+    route_of,
     stream_names,
     venue_symbol,
 )
@@ -45,6 +46,12 @@ def test_streams_per_channel_plus_funding_and_liquidations() -> None:
         "ethusdt@forceOrder"]
     assert stream_names("BTC-USDT-20261225", {"book"}) == [
         "btcusdt_261225@depth@100ms", "btcusdt_261225@markPrice@1s", "btcusdt_261225@forceOrder"]
+
+
+def test_depth_and_book_ticker_are_public_streams_the_others_market_streams() -> None:
+    routes = {name: route_of(name) for name in stream_names("BTC-USDT-PERP", {"trades", "book", "ticker"})}
+    assert routes == {"btcusdt@aggTrade": "market", "btcusdt@depth@100ms": "public", "btcusdt@bookTicker": "public",
+                      "btcusdt@markPrice@1s": "market", "btcusdt@forceOrder": "market"}
 
 
 def test_listing_keeps_trading_perpetuals_and_quarterlies_only() -> None:

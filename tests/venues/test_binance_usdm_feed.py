@@ -48,7 +48,9 @@ async def test_every_channel_arrives_for_perpetuals_and_a_dated_future(sim_feed:
                 and per_symbol(feed.funding) == every and per_symbol(feed.open_interest) == every
                 and per_symbol(feed.liquidations) == every, timeout=30, what="every channel of every symbol")
     await books_exact(sim, feed)
-    assert feed.connections[0].name == "binance-usdm-0"
+    assert [c.name for c in feed.connections] == ["binance-usdm-public-0", "binance-usdm-market-0"]
+    routes = {s.route: {n.split("@", 1)[1] for n in s.subscriptions} for s in sim.sessions}
+    assert routes == {"public": {"depth@100ms", "bookTicker"}, "market": {"aggTrade", "markPrice@1s", "forceOrder"}}
     trades = feed.trades.to_pandas()
     assert (trades["venue"] == "binance").all() and (trades["price"] > 0).all()
     tickers = feed.tickers.to_pandas()
@@ -124,3 +126,15 @@ async def test_an_unlisted_contract_is_refused_with_a_close_match() -> None:
         feed = Feed(["binance:BTC-USDT-20261226"], endpoints={"binance-usdm": sim})
         with pytest.raises(UnknownSymbolError, match=r"BTC-USDT-20261226.*did you mean BTC-USDT-20261225"):
             await feed.__aenter__()
+
+
+async def test_unrouted_streams_share_the_legacy_stream_connection() -> None:
+    async with BinanceUsdmSim(["BTC-USDT-PERP"], seed=3, interval=0.01) as sim:
+        feed = Feed(["binance:BTC-USDT-PERP"], channels=["trades", "book", "ticker"], endpoints={"binance-usdm": sim},
+                    connection=STEADY, venue_options={"binance-usdm": {"routed": False, "open_interest_every": 0}})
+        async with feed:
+            await until(feed, lambda: synced(feed) and len(feed.trades) > 0 and len(feed.funding) > 0,
+                        what="book, trades and funding on one connection")
+            assert [c.name for c in feed.connections] == ["binance-usdm-0"]
+            assert [s.route for s in sim.sessions] == [""]
+            await assert_books_exact(feed, sim, "binance", ["BTC-USDT-PERP"], last_sequence=sim.last_update_id)

@@ -5,7 +5,8 @@ state agrees with the book on both prices and sizes.
 
 The capture subscribed by URL and also took ``kline_1m``, which livefeed does not follow: those frames are left out
 of the replay (the adapter would count them malformed). The capture holds no ``exchangeInfo``, so the feed does
-not validate its symbols.
+not validate its symbols. It predates Binance's routed endpoints (one connection to ``/stream``), so the adapter
+runs un-routed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from livefeed.sinks.raw_capture import RawRecord
 from ..conftest import recorded, until
 
 CONNECTION = "binance-usdm-0"
-"""The name the adapter gives its first connection, which the replay's socket stands in for."""
+"""The name the un-routed adapter gives its first connection, which the replay's socket stands in for."""
 
 
 def _ns(stamp: str) -> int:
@@ -81,7 +82,7 @@ async def test_recorded_usdm_session_applies_every_diff_and_agrees_with_every_ma
     async with CaptureReplay(records) as replay:
         feed = Feed([f"binance:{s}" for s in symbols], channels=["trades", "book", "ticker"],
                     endpoints={"binance-usdm": replay}, validate=False,
-                    venue_options={"binance-usdm": {"open_interest_every": 0}})
+                    venue_options={"binance-usdm": {"open_interest_every": 0, "routed": False}})
 
         def record(event: object) -> None:
             if isinstance(event, BookDelta | BookSnapshot):

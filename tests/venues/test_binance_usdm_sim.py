@@ -92,3 +92,14 @@ async def test_the_same_seed_sends_the_same_frames() -> None:
                                   funding_interval=1.0) as sim:
             runs.append((await frames_of(sim, STREAMS, 40))[1])
     assert runs[0] == runs[1] and len(runs[0]) > 40
+
+
+async def test_a_route_serves_only_its_own_streams() -> None:
+    async with BinanceUsdmSim(["BTC-USDT-PERP"], seed=4, autostep=False) as sim, \
+            connect(f"{sim.ws_url}/market/stream") as market, connect(f"{sim.ws_url}/public/stream") as public:
+        await market.send(orjson.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@depth@100ms"], "id": 3}).decode())
+        assert orjson.loads(await market.recv())["error"]["code"] == 2
+        await public.send(orjson.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@depth@100ms"], "id": 4}).decode())
+        assert orjson.loads(await public.recv()) == {"result": None, "id": 4}
+        await sim.step(1)
+        assert orjson.loads(await public.recv())["stream"] == "btcusdt@depth@100ms"

@@ -63,12 +63,13 @@ async def test_refused_connections_back_off_then_recover(venue_feed: tuple[str, 
     sim.drop_connections()
     conn = feed.connections[0]
     async with asyncio.timeout(20):  # two refused attempts: it backed off and tried again
-        while sim.fault_counts["refuse_connections"] < 2:
+        while sim.fault_counts["refuse_connections"] < 2 or "503" not in conn.stats.last_error:
             await conn.wait_state_change()
     assert "503" in feed.stats()["last_error"].iloc[0]
-    assert stat(feed, "connects") == 1
+    n = len(feed.connections)  # a source may run several (Binance USD-M: a public and a market one)
+    assert stat(feed, "connects") == n
     sim.refuse_connections(0)
-    await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect after refusals")
+    await until(feed, lambda: stat(feed, "connects") >= 2 * n, what="reconnect after refusals")
     await books_exact(venue, sim, feed)
 
 
@@ -80,14 +81,15 @@ async def test_slow_client_is_dropped_and_recovers(venue_feed: tuple[str, Any, F
         while sim.fault_counts["slow_client"] < 1:
             await conn.wait_state_change()
     sim.slow_client(0)
-    await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect after the slow-consumer drop")
+    await until(feed, lambda: stat(feed, "connects") > len(feed.connections),
+                what="reconnect after the slow-consumer drop")
     await books_exact(venue, sim, feed)
 
 
 async def test_dropped_connection_reconnects_and_resyncs(venue_feed: tuple[str, Any, Feed]) -> None:
     venue, sim, feed = venue_feed
     sim.drop_connections()
-    await until(feed, lambda: stat(feed, "connects") >= 2, what="reconnect")
+    await until(feed, lambda: stat(feed, "connects") >= 2 * len(feed.connections), what="reconnect")
     await books_exact(venue, sim, feed)
     assert stat(feed, "reconnects") >= 1
     assert (feed.book_stats()["snapshots"] >= 2).all()  # rebuilt from the new connection's snapshot

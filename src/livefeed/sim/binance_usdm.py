@@ -1,6 +1,8 @@
 """``BinanceUsdmSim``: a deterministic Binance USD-M futures exchange (perpetuals and quarterlies) on loopback.
 
-It serves ``/stream`` (live ``SUBSCRIBE`` as on spot, 10 incoming messages/s) with ``<s>@depth@100ms`` diffs
+It serves the routed ``/public/stream`` (depth, bookTicker) and ``/market/stream`` (the others), and the legacy
+un-routed ``/stream`` Binance retired on 2026-04-23 (for older clients and captures), each with live ``SUBSCRIBE``
+as on spot (10 incoming messages/s; a stream of the other route is refused, in our wording), ``<s>@depth@100ms`` diffs
 chained by ``pu``, ``aggTrade``, the futures ``bookTicker``, ``markPrice@1s`` (mark, index, funding rate and next
 funding time; the rate rolls to a new value at each funding time, ``funding_interval`` s apart on the market
 clock) and ``forceOrder`` liquidations (the latest per second, when one happens), and REST ``/fapi/v1/depth``,
@@ -24,7 +26,7 @@ import orjson
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Response
 
-from ..instruments import Kind, parse_instrument
+from ..naming import Kind, parse_instrument
 from . import binance_usdm_wire as wire
 from . import binance_wire
 from .base import json_response
@@ -41,13 +43,15 @@ _DAY_MS = 86_400_000
 
 
 class UsdmSession(BinanceSession):
-    """A USD-M client: Binance's control messages with the futures stream names and message limit."""
+    """A USD-M client: Binance's control messages with the futures stream names and message limit, on one route
+    (``public``, ``market``, or ``""`` for the legacy un-routed ``/stream``)."""
 
     max_messages_per_second = MAX_MESSAGES_PER_SECOND
 
-    def __init__(self, ws: ServerConnection, combined: bool, streams: list[str], faults: Faults, queue_size: int,
-                 on_subscribe: Callable[[BinanceSession], None] | None = None) -> None:
+    def __init__(self, ws: ServerConnection, route: str, combined: bool, streams: list[str], faults: Faults,
+                 queue_size: int, on_subscribe: Callable[[BinanceSession], None] | None = None) -> None:
         super().__init__(ws, combined, [], faults, queue_size, on_subscribe)
+        self.route = route
         for name in streams:
             parsed = wire.parse_stream(name)
             if parsed is not None:
@@ -55,7 +59,7 @@ class UsdmSession(BinanceSession):
 
     def _subscribe(self, params: list, request_id: object) -> dict:
         parsed = [wire.parse_stream(p) if isinstance(p, str) else None for p in params]
-        if any(p is None for p in parsed):
+        if any(p is None or (self.route and p.route != self.route) for p in parsed):
             return binance_wire.error_reply(2, "Invalid request: invalid stream", request_id)
         if len(self.subscriptions.keys() | set(params)) > binance_wire.MAX_STREAMS:
             return binance_wire.error_reply(2, binance_wire.TOO_MANY_STREAMS, request_id)
@@ -301,15 +305,19 @@ class BinanceUsdmSim(VenueSim):
         return json_response(200, body, {"X-MBX-USED-WEIGHT-1M": "1"})
 
     # -- WebSocket routes ----------------------------------------------------------------------------------------
-    def route_ws(self, path: str) -> tuple[bool, list[str]] | Response:
-        """``/stream[?streams=a/b]`` and ``/ws[/<stream>...]``; an invalid stream name is refused."""
-        route = binance_wire.parse_ws_path(path)
-        if route is None:
+    def route_ws(self, path: str) -> tuple[str, bool, list[str]] | Response:
+        """``/public/...`` (depth, bookTicker), ``/market/...`` (the others) or the legacy un-routed path, each
+        as ``/stream[?streams=a/b]`` or ``/ws[/<stream>...]``; an invalid stream, or one of the other route, is
+        refused."""
+        route, rest = wire.parse_route(path)
+        parsed = binance_wire.parse_ws_path(rest)
+        if parsed is None:
             return json_response(404, {"code": -1, "msg": "Not found."})
-        if any(wire.parse_stream(s) is None for s in route[1]):
+        streams = [wire.parse_stream(s) for s in parsed[1]]
+        if any(s is None or (route and s.route != route) for s in streams):
             return json_response(400, {"code": 2, "msg": "Invalid request: invalid stream"})
-        return route
+        return route, *parsed
 
-    def new_session(self, ws: ServerConnection, route: tuple[bool, list[str]]) -> UsdmSession:
-        combined, streams = route
-        return UsdmSession(ws, combined, streams, self.faults, self.send_queue, self.session_subscribed)
+    def new_session(self, ws: ServerConnection, route: tuple[str, bool, list[str]]) -> UsdmSession:
+        name, combined, streams = route
+        return UsdmSession(ws, name, combined, streams, self.faults, self.send_queue, self.session_subscribed)

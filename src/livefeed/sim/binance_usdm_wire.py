@@ -18,7 +18,9 @@ from .specs import SymbolSpec
 
 __all__ = [
     "StreamName",
+    "PUBLIC_KINDS",
     "parse_stream",
+    "parse_route",
     "depth_update",
     "agg_trade",
     "book_ticker",
@@ -39,6 +41,10 @@ PERPETUAL_DELIVERY_MS = 4133404800000
 _STREAM = re.compile(r"^(?P<symbol>[a-z0-9_]+)@(?P<kind>aggTrade|bookTicker|forceOrder|depth@100ms|markPrice@1s)$")
 
 
+PUBLIC_KINDS = frozenset({"depth@100ms", "bookTicker"})
+"""Streams served on the ``/public`` route (high-frequency); every other market stream is on ``/market``."""
+
+
 @dataclass(frozen=True, slots=True)
 class StreamName:
     """A stream this simulator serves: ``kind`` is aggTrade / bookTicker / forceOrder / depth@100ms / markPrice@1s."""
@@ -47,11 +53,25 @@ class StreamName:
     symbol: str
     kind: str
 
+    @property
+    def route(self) -> str:
+        return "public" if self.kind in PUBLIC_KINDS else "market"
+
 
 def parse_stream(name: str) -> StreamName | None:
     """A stream name, or ``None`` for one Binance would call invalid (symbols are lowercase)."""
     m = _STREAM.match(name)
     return None if m is None else StreamName(name, m["symbol"], m["kind"])
+
+
+def parse_route(path: str) -> tuple[str, str]:
+    """``/public/stream?...`` -> ``("public", "/stream?...")``; a legacy path (no route) -> ``("", path)``."""
+    for route in ("public", "market"):
+        prefix = f"/{route}"
+        rest = path[len(prefix):]
+        if path.startswith(prefix) and (rest.startswith(("/stream", "/ws"))):
+            return route, rest
+    return "", path
 
 
 def depth_update(symbol: str, event_time: int, first: int, last: int, previous: int, bids: list[list[str]],

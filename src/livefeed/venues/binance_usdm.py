@@ -1,7 +1,9 @@
 """Binance USD-M futures: perpetuals and dated futures over ``fstream``'s combined stream.
 
 Trades (``aggTrade``), the diff book (``depth@100ms``), ``bookTicker``, mark price and funding (``markPrice@1s``),
-liquidations (``forceOrder``) and open interest (REST ``/fapi/v1/openInterest``, polled).
+liquidations (``forceOrder``) and open interest (REST ``/fapi/v1/openInterest``, polled). Streams go to Binance's
+routed endpoints (``/public/stream`` for depth and bookTicker, ``/market/stream`` for the rest; the un-routed
+``/stream`` was retired on 2026-04-23), each with live ``SUBSCRIBE`` messages.
 
 The local book follows Binance's futures procedure ("How to manage a local order book correctly", USD-M):
 buffer the diffs, take the REST snapshot, drop diffs with ``u < lastUpdateId``, the first diff applied must have
@@ -29,8 +31,8 @@ from ..book import OrderBook
 from ..connection import Backoff, Connection
 from ..derivatives import FUNDING_FRAMES, Funding, Liquidation, OpenInterest
 from ..errors import UnknownSymbolError
-from ..instruments import Kind, parse_instrument
 from ..model import BookDelta, BookSnapshot, Side, Ticker, Trade
+from ..naming import Kind, parse_instrument
 from ..redact import redact_text
 from ..symbols import check_known
 from .base import MalformedFrame, MarketAdapter, RestError, VenueEndpoints, Verdict, decode_object
@@ -40,6 +42,7 @@ __all__ = [
     "PuSequencer",
     "venue_symbol",
     "stream_names",
+    "route_of",
     "listed_symbols",
     "parse_agg_trade",
     "parse_depth",
@@ -88,6 +91,12 @@ def stream_names(symbol: str, channels: set[str]) -> list[str]:
         names.append(f"{s}@bookTicker")
     names += [f"{s}@markPrice@1s", f"{s}@forceOrder"]
     return names
+
+
+def route_of(stream: str) -> str:
+    """The routed endpoint that serves ``stream``: ``public`` (depth, bookTicker) or ``market`` (the others)."""
+    kind = stream.split("@", 1)[1]
+    return "public" if kind.startswith(("depth", "bookTicker")) else "market"
 
 
 def listed_symbols(body: Mapping[str, Any]) -> set[str]:
@@ -248,6 +257,12 @@ class PuSequencer:
 class BinanceUsdmAdapter(MarketAdapter):
     """Binance USD-M perpetuals and quarterly futures over ``/stream`` with live ``SUBSCRIBE`` messages.
 
+    Since 2026-04-23 Binance serves USD-M streams only on routed endpoints: depth and ``bookTicker`` on
+    ``/public/stream``, the other market streams on ``/market/stream`` (one stream category per connection), so
+    each group of symbols has a ``binance-usdm-public-N`` connection (the books) and a ``binance-usdm-market-N``
+    one. ``routed=False`` puts every stream on the legacy ``/stream`` (``binance-usdm-N``), for older gateways
+    and captures.
+
     ``open_interest_every``: seconds between two ``/fapi/v1/openInterest`` polls of one symbol (0 turns polling
     off); requests are spread evenly and never more than :data:`OPEN_INTEREST_MAX_PER_SECOND`.
     """
@@ -266,7 +281,7 @@ class BinanceUsdmAdapter(MarketAdapter):
 
     def __init__(self, *args: Any, streams_per_connection: int = MAX_STREAMS_PER_CONNECTION,
                  snapshot_limit: int = DEFAULT_SNAPSHOT_LIMIT, open_interest_every: float = 10.0,
-                 **kwargs: Any) -> None:
+                 routed: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not 0 < streams_per_connection <= MAX_STREAMS_PER_CONNECTION:
             raise ValueError(f"streams_per_connection must be 1..{MAX_STREAMS_PER_CONNECTION}")
@@ -281,6 +296,7 @@ class BinanceUsdmAdapter(MarketAdapter):
         self.streams_per_connection = streams_per_connection
         self.snapshot_limit = snapshot_limit
         self.open_interest_every = float(open_interest_every)
+        self.routed = bool(routed)
         self._by_venue_symbol = {venue_symbol(s): s for s in self.symbols}
         self._fetching: dict[str, asyncio.Task[None]] = {}
         self._request_id = 0
@@ -298,27 +314,35 @@ class BinanceUsdmAdapter(MarketAdapter):
         await super().run()
 
     def build_connections(self) -> list[Connection]:
-        groups: list[list[str]] = [[]]
-        for streams in (stream_names(s, self.channels) for s in self.symbols):
-            if groups[-1] and len(groups[-1]) + len(streams) > self.streams_per_connection:
-                groups.append([])
-            groups[-1].extend(streams)
+        routes = ("public", "market") if self.routed else ("",)
         connections = []
-        for index, streams in enumerate(groups):
-            symbols = sorted({self._by_venue_symbol[name.split("@")[0].upper()] for name in streams})
-            connections.append(self._connection(index, streams, symbols))
-            self.connection_symbols[connections[-1].name] = symbols
+        for route in routes:
+            groups: list[list[str]] = [[]]
+            for symbol in self.symbols:
+                streams = [n for n in stream_names(symbol, self.channels) if not route or route_of(n) == route]
+                if groups[-1] and len(groups[-1]) + len(streams) > self.streams_per_connection:
+                    groups.append([])
+                groups[-1].extend(streams)
+            for index, streams in enumerate(g for g in groups if g):
+                symbols = sorted({self._by_venue_symbol[name.split("@")[0].upper()] for name in streams})
+                books = symbols if any("@depth" in name for name in streams) else []
+                conn = self._connection(route, index, streams, books)
+                connections.append(conn)
+                if books:
+                    self.connection_symbols[conn.name] = books
         return connections
 
-    def _connection(self, index: int, streams: list[str], symbols: list[str]) -> Connection:
+    def _connection(self, route: str, index: int, streams: list[str], books: list[str]) -> Connection:
+        """One ``/stream`` connection (on ``/<route>/stream`` when routed); ``books``: the books it carries."""
         async def subscribe(c: Connection) -> None:
             for start in range(0, len(streams), _SUBSCRIBE_CHUNK):
                 if start:
                     await asyncio.sleep(_SUBSCRIBE_PACE)
                 await c.send(self._control("SUBSCRIBE", streams[start : start + _SUBSCRIBE_CHUNK]))
 
-        return self.connection(f"{self.endpoints.ws.rstrip('/')}/stream", f"{SOURCE}-{index}", on_connect=subscribe,
-                               on_disconnect=lambda: self.unsync_all(symbols))
+        path, name = (f"/{route}/stream", f"{SOURCE}-{route}-{index}") if route else ("/stream", f"{SOURCE}-{index}")
+        return self.connection(f"{self.endpoints.ws.rstrip('/')}{path}", name, on_connect=subscribe,
+                               on_disconnect=lambda: self.unsync_all(books))
 
     def _control(self, method: str, params: list[str]) -> str:
         self._request_id += 1
