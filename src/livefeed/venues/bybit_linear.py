@@ -27,8 +27,8 @@ from typing import Any
 
 from ..derivatives import FUNDING_FRAMES, Funding, Liquidation, OpenInterest
 from ..errors import LivefeedError, UnknownSymbolError
-from ..instruments import Kind, parse_instrument
 from ..model import Side, Ticker
+from ..naming import Kind, parse_instrument
 from .base import MalformedFrame, VenueEndpoints
 from .bybit import BybitAdapter
 

@@ -29,8 +29,8 @@ from typing import Any
 from ..connection import Connection
 from ..derivatives import FUNDING_FRAMES, Funding, Liquidation, OpenInterest
 from ..errors import LivefeedError, UnknownSymbolError
-from ..instruments import Kind, parse_instrument
 from ..model import Side
+from ..naming import Kind, parse_instrument
 from .base import MalformedFrame, decode_object
 from .bybit_linear import derivative_channels
 from .okx import OkxAdapter, subscription_args
