@@ -213,3 +213,44 @@ class Plots:
     def onchain(self, venue: str = "eth", **options: Any) -> LivePlot:
         """Transfers, net flow by address and block base fee (needs an on-chain venue's frames)."""
         return LivePlot(OnchainView(self.feed, venue, **options), self.flusher)
+
+    def basis(self, venue: str, symbol: str, *, spot: Any = None, window: float = DEFAULT_WINDOW,
+              funding_interval: float = 8 * 3600.0, **options: Any) -> LivePlot:
+        """A perpetual's or dated future's mid against the spot mid of the same asset (``spot=(venue, symbol)``,
+        default: the subscribed spot market of that base, same venue and quote first): both prices, the basis in
+        price, and annualised (a future over its time to expiry; a perpetual's premium and, from ``feed.funding``,
+        its funding rate as if paid every ``funding_interval`` seconds)."""
+        from .derivatives import BasisView
+
+        venue, symbol = check_target(self.feed, venue, symbol)
+        return LivePlot(BasisView(self.feed, venue, symbol, spot=spot, window=window,
+                                  funding_interval=funding_interval, **options), self.flusher)
+
+    def funding(self, *markets: Any, asset: str | None = None, window: float = 600.0, **options: Any) -> LivePlot:
+        """Funding rate over time of ``markets`` (``"binance:BTC-USDT-PERP"`` or ``(venue, symbol)``; default:
+        every subscribed perpetual, of ``asset`` only when given), from ``feed.funding``; the title says when the
+        next funding is due, the hover each market's next funding time and annualised rate."""
+        from .derivatives import FundingView
+
+        return LivePlot(FundingView(self.feed, markets or None, asset=asset, window=window, **options), self.flusher)
+
+    def liquidations(self, venue: str, symbol: str, *, window: float = 300.0, **options: Any) -> LivePlot:
+        """Liquidation tape of a perpetual or future (``feed.liquidations``) over its mid: marker area by size,
+        colour by the forced order's side."""
+        from .derivatives import LiquidationsView
+
+        venue, symbol = check_target(self.feed, venue, symbol)
+        return LivePlot(LiquidationsView(self.feed, venue, symbol, window=window, **options), self.flusher)
+
+    def smile(self, venue: str, underlying: str, expiry: Any, **options: Any) -> LivePlot:
+        """Implied vol by strike (mark, bid and ask IV, from ``feed.options``) of the subscribed ``underlying``
+        options expiring on ``expiry`` (a date, ``"2026-12-25"`` or ``"20261225"``), redrawn as quotes change."""
+        from .derivatives_options import SmileView
+
+        return LivePlot(SmileView(self.feed, str(venue).lower(), underlying, expiry, **options), self.flusher)
+
+    def term_structure(self, venue: str, underlying: str, **options: Any) -> LivePlot:
+        """At-the-money implied vol of every subscribed expiry of ``underlying``, by days to expiry."""
+        from .derivatives_options import TermStructureView
+
+        return LivePlot(TermStructureView(self.feed, str(venue).lower(), underlying, **options), self.flusher)
