@@ -44,7 +44,7 @@ from .errors import (
 )
 from .feed_config import check_capacity, check_event_queue_size, check_venue_options, connection_options
 from .frames import RollingFrame
-from .frameset import TICKER_COLUMNS, TOP_OF_BOOK_COLUMNS, TRADE_COLUMNS, FrameSet
+from .frameset import TICKER_COLUMNS, TOP_OF_BOOK_COLUMNS, TRADE_COLUMNS, FrameAccess, FrameSet
 from .model import Event, Side, Trade
 from .naming import parse_instrument
 from .registry import SOURCES, Subscription, adapter_class, parse_subscription, source_of
@@ -100,7 +100,7 @@ def _check_channels(channels: Iterable[str]) -> list[str]:
     return out
 
 
-class Feed:
+class Feed(FrameAccess):
     """Market data from one or more venues, kept in exact local books and bounded rolling frames.
 
     Parameters
@@ -194,19 +194,6 @@ class Feed:
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: LoopThread | None = None
-
-    def __getattr__(self, name: str) -> RollingFrame:
-        # Frames declared by adapters (e.g. ``feed.blocks`` for Ethereum) read like the built-in ones.
-        frameset = self.__dict__.get("_frameset")
-        if frameset is not None and name in frameset.frames:
-            return frameset.frames[name]  # type: ignore[no-any-return]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    @property
-    def frames(self) -> dict[str, RollingFrame]:
-        """Every rolling frame by name: the built-in three, those the subscribed sources declare, and the closed
-        bars of each interval asked for with :meth:`bars` (``bars_1s``, ...)."""
-        return self._frameset.frames
 
     def bars(self, interval: str = "1min") -> Bars:
         """Live OHLCV bars (open, high, low, close, volume, VWAP, trade count, buy and sell volume) per market at

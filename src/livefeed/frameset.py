@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from .venues.base import FrameSpec, VenueAdapter
 
 __all__ = [
-    "FrameSet", "TopOfBookRecorder", "TRADE_COLUMNS", "TOP_OF_BOOK_COLUMNS", "TICKER_COLUMNS", "BUILT_IN",
+    "FrameSet", "FrameAccess", "TopOfBookRecorder", "TRADE_COLUMNS", "TOP_OF_BOOK_COLUMNS", "TICKER_COLUMNS",
+    "BUILT_IN",
 ]
 
 TRADE_COLUMNS = {
@@ -101,6 +102,25 @@ def _appender(frame: RollingFrame, row: Callable[[Any], tuple[object, ...]]) -> 
         append(row(event))
 
     return route
+
+
+class FrameAccess:
+    """``.frames`` and attribute access to every frame (``feed.blocks``, ``feed.funding``) for whatever holds a
+    :class:`FrameSet` as ``_frameset`` (a ``Feed``, a Redis reader)."""
+
+    _frameset: FrameSet
+
+    def __getattr__(self, name: str) -> RollingFrame:
+        frameset = self.__dict__.get("_frameset")
+        if frameset is not None and name in frameset.frames:
+            return frameset.frames[name]  # type: ignore[no-any-return]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def frames(self) -> dict[str, RollingFrame]:
+        """Every rolling frame by name: the built-in three, those the subscribed sources declare, and the closed
+        bars of each interval asked for with ``bars()`` (``bars_1s``, ...)."""
+        return self._frameset.frames
 
 
 class FrameSet:

@@ -19,8 +19,7 @@ from .book import OrderBook
 from .callback_watch import CallbackWatch
 from .connection import Backoff
 from .errors import LivefeedError, MissingExtraError
-from .frames import RollingFrame
-from .frameset import FrameSet
+from .frameset import FrameAccess, FrameSet
 from .model import BookDelta, BookSnapshot, Event
 from .redact import redact_text, redact_url
 from .registry import SOURCES, adapter_class, parse_subscription, source_of
@@ -57,7 +56,7 @@ def from_redis(
     return feed.start() if start else feed
 
 
-class RedisFeed:
+class RedisFeed(FrameAccess):
     """A read-only feed fed by Redis Streams: ``.trades``, ``.top_of_book``, ``.tickers``, ``.book(venue, sym)``.
 
     ``.frames`` holds the same frames a :class:`~livefeed.Feed` of the same venues has, adapter-declared ones
@@ -110,18 +109,6 @@ class RedisFeed:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._runner: LoopThread | None = None
-
-    def __getattr__(self, name: str) -> RollingFrame:
-        # Frames declared by adapters (e.g. ``.blocks`` for Ethereum) read like the built-in ones, as on a Feed.
-        frameset = self.__dict__.get("_frameset")
-        if frameset is not None and name in frameset.frames:
-            return frameset.frames[name]  # type: ignore[no-any-return]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    @property
-    def frames(self) -> dict[str, RollingFrame]:
-        """Every rolling frame by name, as ``Feed.frames``."""
-        return self._frameset.frames
 
     def __repr__(self) -> str:
         state = "running" if self._task is not None else "stopped"
