@@ -23,6 +23,7 @@ from . import binance_wire
 from .base import SimSession, json_response
 from .faults import Faults
 from .market import MarketSim, Step
+from .trade_history import SentTrade, TradeHistory
 from .venue import VenueSim
 
 __all__ = ["BinanceSim", "BinanceSession", "MAX_MESSAGES_PER_SECOND"]
@@ -152,6 +153,9 @@ class BinanceSim(VenueSim):
         self._per_second = max(1, round(1.0 / self.interval))
         self._slow_depth: dict[str, Step | None] = dict.fromkeys(self._by_stream)
         self._agg_ids = {s: m.last_update_id // 7 for s, m in self._by_stream.items()}
+        self.trade_history = TradeHistory(self._by_stream)
+        """Every trade printed, for ``/api/v3/historicalTrades``, ``/trades`` and ``/aggTrades``."""
+        self._agg_offset = dict.fromkeys(self._by_stream, 0)  # aggregate id - trade id (one trade per aggregate)
         self._skip: dict[str, int] = dict.fromkeys(self._by_stream, 0)
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
@@ -190,6 +194,10 @@ class BinanceSim(VenueSim):
     # -- fan-out -------------------------------------------------------------------------------------------------
     def _publish(self, sym: str, step: Step) -> None:
         """Frames in the order Binance sends them: trades and bookTickers in id order, then the diff batch."""
+        if step.trades:
+            if not self.trade_history.all(sym):
+                self._agg_offset[sym] = self._agg_ids[sym] + 1 - step.trades[0].trade_id
+            self.trade_history.record(sym, step.trades)
         events: list[tuple[int, int, object]] = [(t.update_id, 0, t) for t in step.trades]
         events += [(b.update_id, 1, b) for b in step.tickers]
         for _, kind, item in sorted(events, key=lambda e: (e[0], e[1])):
@@ -262,6 +270,8 @@ class BinanceSim(VenueSim):
             return self._depth(params)
         if path == "/api/v3/exchangeInfo":
             return self._exchange_info(params)
+        if path in ("/api/v3/historicalTrades", "/api/v3/trades", "/api/v3/aggTrades"):
+            return self._trades(path, params)
         if path == "/api/v3/ping":
             return json_response(200, {})
         if path == "/api/v3/time":
@@ -281,6 +291,36 @@ class BinanceSim(VenueSim):
         limit = min(max(int(raw_limit), 1), 5000)
         weight = 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
         return json_response(200, market.snapshot(limit), {"X-MBX-USED-WEIGHT-1M": str(weight)})
+
+    def _trades(self, path: str, params: dict[str, str]) -> Response:
+        """``/trades`` (the newest), ``/historicalTrades`` (``fromId`` on) and ``/aggTrades`` (``fromId`` or
+        ``startTime``/``endTime``; every simulated aggregate holds one trade), oldest first, as Binance answers."""
+        symbol = params.get("symbol", "")
+        if not symbol:
+            return binance_wire.rest_error(*binance_wire.MISSING_SYMBOL)
+        market = self._by_venue.get(symbol)
+        if market is None:
+            return binance_wire.rest_error(*binance_wire.INVALID_SYMBOL)
+        numbers = {k: params[k] for k in ("limit", "fromId", "startTime", "endTime") if k in params}
+        if any(not v.isdigit() for v in numbers.values()):
+            return binance_wire.rest_error(*binance_wire.BAD_LIMIT)
+        key = market.spec.venue_symbol.lower()
+        limit = min(max(int(numbers.get("limit", "500")), 1), 1000)
+        history = self.trade_history
+        offset = self._agg_offset[key]
+        agg = path.endswith("aggTrades")
+        if "fromId" in numbers and path != "/api/v3/trades":
+            first = int(numbers["fromId"]) - (offset if agg else 0)
+            chosen = history.from_id(key, first, limit)
+        elif agg and "startTime" in numbers:
+            end = int(numbers["endTime"]) * 1_000_000 + 1 if "endTime" in numbers else None
+            chosen = history.since(key, int(numbers["startTime"]) * 1_000_000, limit, end)
+        else:
+            chosen = history.latest(key, limit)
+        if agg:
+            body = [_agg_row(s, offset) for s in chosen]
+            return json_response(200, body, {"X-MBX-USED-WEIGHT-1M": "4"})
+        return json_response(200, [_trade_row(s) for s in chosen], {"X-MBX-USED-WEIGHT-1M": "25"})
 
     def _exchange_info(self, params: dict[str, str]) -> Response:
         names: list[str] | None = None
@@ -318,6 +358,19 @@ class BinanceSim(VenueSim):
     def new_session(self, ws: ServerConnection, route: tuple[bool, list[str]]) -> BinanceSession:
         combined, streams = route
         return BinanceSession(ws, combined, streams, self.faults, self.send_queue, self.session_subscribed)
+
+
+def _trade_row(sent: SentTrade) -> dict:
+    t = sent.trade
+    quote = f"{float(t.price) * float(t.qty):.8f}"
+    return {"id": t.trade_id, "price": t.price, "qty": t.qty, "quoteQty": quote, "time": t.trade_time,
+            "isBuyerMaker": t.buyer_is_maker, "isBestMatch": True}
+
+
+def _agg_row(sent: SentTrade, offset: int) -> dict:
+    t = sent.trade
+    return {"a": t.trade_id + offset, "p": t.price, "q": t.qty, "f": t.trade_id, "l": t.trade_id, "T": t.trade_time,
+            "m": t.buyer_is_maker, "M": True}
 
 
 def _valid_id(request_id: object) -> bool:

@@ -32,6 +32,7 @@ from .base import SimSession, json_response
 from .faults import Faults
 from .market import MarketSim, spec_for
 from .specs import SymbolSpec
+from .trade_history import TradeHistory
 from .venue import VenueSim
 
 __all__ = ["BybitSim", "BybitSession", "BookView", "WS_PATH"]
@@ -204,6 +205,8 @@ class BybitSim(VenueSim):
         self.rng = random.Random(f"bybit:{self.seed}")
         self.pings_received = 0
         self.by_venue = {m.spec.venue_symbol: m for m in self.markets.values()}
+        self.trade_history = TradeHistory(self.by_venue)
+        """Every trade printed, for ``/v5/market/recent-trade``."""
         self.views: dict[tuple[str, int], BookView] = {}
         for sym, market in self.by_venue.items():
             for depth in self.book_depths:
@@ -264,6 +267,7 @@ class BybitSim(VenueSim):
         for sym, market in self.by_venue.items():
             step = market.step(ts)
             if step.trades:
+                self.trade_history.record(sym, step.trades)
                 self._broadcast(f"publicTrade.{sym}", lambda s=step, m=market, n=sym: bw.trade_message(
                     n, s.event_time, s.trades, m.spec, self.number))
             self._publish_books(sym, market, ts)
@@ -334,7 +338,29 @@ class BybitSim(VenueSim):
             if "symbol" in params:
                 specs = [s for s in specs if s.venue_symbol == params["symbol"]]
             return json_response(200, bw.rest_body(self.instruments_info(specs), now))
+        if path == "/v5/market/recent-trade":
+            return self._recent_trades(params, now)
         return json_response(404, {"retCode": 404, "retMsg": "Not Found"})
+
+    def _recent_trades(self, params: dict[str, str], now: int) -> Response:
+        """``/v5/market/recent-trade``: the newest ``limit`` trades, newest first (spot: 1..60, default 60;
+        derivatives: 1..1000, default 500), as Bybit answers."""
+        if params.get("category") != self.category:
+            return json_response(200, bw.rest_body({}, now, 10001, "params error: category invalid"))
+        sym = params.get("symbol", "")
+        if sym not in self.trade_history:
+            return json_response(200, bw.rest_body({}, now, 10001, "params error: symbol invalid"))
+        most, default = (60, 60) if self.category == "spot" else (1000, 500)
+        raw = params.get("limit", str(default))
+        if not raw.isdigit() or not 1 <= int(raw) <= most:
+            return json_response(200, bw.rest_body({}, now, 10001, "params error: limit invalid"))
+        rows = [
+            {"execId": str(s.trade_id), "symbol": sym, "price": self.number(s.trade.price),
+             "size": self.number(s.trade.qty), "side": "Sell" if s.trade.buyer_is_maker else "Buy",
+             "time": str(s.trade.trade_time), "isBlockTrade": False, "isRPITrade": False}
+            for s in reversed(self.trade_history.latest(sym, int(raw)))
+        ]
+        return json_response(200, bw.rest_body({"category": self.category, "list": rows}, now))
 
     def instruments_info(self, specs: list[SymbolSpec]) -> dict:
         return bw.instruments_info(specs)

@@ -22,6 +22,7 @@ from websockets.http11 import Response
 from . import coinbase_wire as cw
 from .base import SimSession, json_response
 from .market import MarketSim, Step, SymbolSpec, spec_for
+from .trade_history import TradeHistory
 from .venue import VenueSim
 
 __all__ = ["CoinbaseSim", "CoinbaseSession", "COINBASE_SPECS", "coinbase_spec"]
@@ -164,6 +165,8 @@ class CoinbaseSim(VenueSim):
         super().__init__(symbols, **kwargs)
         self.subscribe_within = subscribe_within
         self._recent: dict[str, deque[dict]] = {p: deque(maxlen=RECENT_TRADES) for p in self.markets}
+        self.trade_history = TradeHistory(self.markets)
+        """Every trade printed with the time ``market_trades`` showed, for the public ``.../ticker`` trades."""
         self._last_price = {p: m.spec.price_str(round(m.spec.start_price * 10**m.spec.price_decimals))
                             for p, m in self.markets.items()}
         self._volume = dict.fromkeys(self.markets, 0.0)
@@ -228,6 +231,7 @@ class CoinbaseSim(VenueSim):
         if step.trades:
             trades = [cw.trade(product, t, now) for t in reversed(step.trades)]  # newest first, as Coinbase
             self._recent[product].extendleft(reversed(trades))
+            self.trade_history.record(product, step.trades, now)
             self._last_price[product] = step.trades[-1].price
             self._volume[product] += sum(float(t.qty) for t in step.trades)
             event = orjson.dumps([cw.trades_event("update", trades)])
@@ -243,6 +247,25 @@ class CoinbaseSim(VenueSim):
         (bid, bid_qty), (ask, ask_qty) = top["bids"][0], top["asks"][0]
         volume = cw.number(f"{self._volume[product]:.8f}")
         return cw.ticker_event(kind, product, self._last_price[product], (bid, bid_qty, ask, ask_qty), volume)
+
+    def _market_trades(self, product: str, params: dict[str, str]) -> Response:
+        """``GET /api/v3/brokerage/market/products/{id}/ticker``: the newest ``limit`` trades (newest first) in
+        ``[start, end)`` (UNIX seconds), with the best bid and ask, as Coinbase's public market endpoint."""
+        if product not in self.markets:
+            return json_response(404, {"error": "NOT_FOUND", "message": "product not found"})
+        numbers = {k: params[k] for k in ("limit", "start", "end") if params.get(k)}
+        if "limit" not in numbers or any(not v.isdigit() for v in numbers.values()):
+            return json_response(400, {"error": "INVALID_ARGUMENT", "message": "limit is required"})
+        limit = min(int(numbers["limit"]), 1000)
+        start = int(numbers.get("start", "0")) * 10**9
+        end = int(numbers["end"]) * 10**9 if "end" in numbers else None
+        chosen = [s for s in self.trade_history.all(product)
+                  if s.time_ns >= start and (end is None or s.time_ns < end)][-limit:]
+        top = self.market(product).snapshot(1)
+        return json_response(200, {
+            "trades": [cw.trade(product, s.trade, s.time_ns) for s in reversed(chosen)],
+            "best_bid": top["bids"][0][0], "best_ask": top["asks"][0][0],
+        })
 
     def send_snapshot(self, session: CoinbaseSession, channel: str, product: str) -> None:
         """What Coinbase sends a new subscriber first: the full book, recent trades, or the current ticker."""
@@ -269,5 +292,8 @@ class CoinbaseSim(VenueSim):
         if path == "/api/v3/brokerage/market/products":
             specs = [m.spec for m in self.markets.values()]
             return json_response(200, cw.products_body(specs, self._last_price))
+        prefix, _, product = path.rpartition("/products/")
+        if prefix == "/api/v3/brokerage/market" and product.endswith("/ticker"):
+            return self._market_trades(product.removesuffix("/ticker"), params)
         return json_response(404, {"error": "NOT_FOUND", "message": "Not Found"})
 

@@ -25,6 +25,7 @@ from .base import SimSession, json_response
 from .faults import Faults
 from .market import MarketSim, Step
 from .specs import SymbolSpec
+from .trade_history import TradeHistory
 from .venue import VenueSim
 
 __all__ = ["KrakenSim", "KrakenSession", "BOOK_DEPTHS"]
@@ -105,6 +106,8 @@ class KrakenSim(VenueSim):
         self._corrupt = dict.fromkeys(self.markets, 0)
         self.faults.counts.setdefault("corrupt_checksum", 0)
         self._stats: dict[str, dict[str, Any]] = {pair: {} for pair in self.markets}
+        self.trade_history = TradeHistory(self.markets)
+        """Every trade printed with the time the ``trade`` channel showed, for ``/0/public/Trades``."""
         self._tasks: list[asyncio.Task[None]] = []
         self._connection_ids = 10**19 // 7 + self.seed
         self.requests: Counter[str] = Counter()
@@ -286,6 +289,7 @@ class KrakenSim(VenueSim):
             stats["low"] = min(stats.get("low", price), price)
             stats["high"] = max(stats.get("high", price), price)
             stats.setdefault("open", price)
+        self.trade_history.record(pair, step.trades, now)
         rows = [("sell" if t.buyer_is_maker else "buy", t.price, t.qty, t.trade_id) for t in step.trades]
         targets = [s for s in self.sessions if pair in s.trades]
         if targets:
@@ -293,6 +297,32 @@ class KrakenSim(VenueSim):
         targets = [s for s in self.sessions if s.tickers.get(pair) == "trades"]
         if targets:
             self._broadcast(targets, kw.ticker_message(pair, self._ticker_fields(pair), now))
+
+    def _trades(self, params: dict[str, str]) -> Response:
+        """``/0/public/Trades?pair=&since=&count=``: up to ``count`` (1000) trades after ``since`` (ns, or seconds
+        below 1e12; none: the newest), oldest first, ``[price, volume, time, b/s, m/l, misc, trade_id]`` rows
+        under the pair's REST name, and ``last`` (ns) to page on."""
+        wanted = params.get("pair", "").upper()
+        pair = next((p for p, m in self.markets.items()
+                     if wanted in (kw.ws_name(m.spec), kw.ws_name(m.spec).replace("/", ""), p, p.replace("/", ""))),
+                    None)
+        if pair is None:
+            return json_response(200, {"error": ["EQuery:Unknown asset pair"]})
+        raw_since, raw_count = params.get("since", ""), params.get("count", "1000")
+        if (raw_since and not raw_since.isdigit()) or not raw_count.isdigit():
+            return json_response(200, {"error": ["EGeneral:Invalid arguments"]})
+        count = min(max(int(raw_count), 1), 1000)
+        history = self.trade_history.all(pair)
+        if raw_since:
+            since = int(raw_since) if int(raw_since) >= 10**12 else int(raw_since) * 10**9
+            chosen = [s for s in history if s.time_ns > since][:count]
+        else:
+            chosen = history[-count:]
+        rows = [[s.trade.price, s.trade.qty, round(s.time_ns / 1e9, 6), "s" if s.trade.buyer_is_maker else "b",
+                 "m", "", s.trade_id] for s in chosen]
+        last = str(chosen[-1].time_ns if chosen else (int(raw_since) if raw_since else time.time_ns()))
+        name = kw.ws_name(self.markets[pair].spec).replace("/", "")
+        return json_response(200, {"error": [], "result": {name: rows, "last": last}})
 
     def _publish_ticker(self, pair: str, step: Step, now: int) -> None:
         targets = [s for s in self.sessions if s.tickers.get(pair) == "bbo"]
@@ -354,6 +384,8 @@ class KrakenSim(VenueSim):
                     return json_response(200, {"error": ["EQuery:Unknown asset pair"]})
                 body["result"] = result
             return json_response(200, body)
+        if path == "/0/public/Trades":
+            return self._trades(params)
         if path == "/0/public/Time":
             rfc1123 = time.strftime("%a, %d %b %y %H:%M:%S +0000", time.gmtime())
             return json_response(200, {"error": [], "result": {"unixtime": int(time.time()), "rfc1123": rfc1123}})

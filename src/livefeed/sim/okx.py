@@ -27,6 +27,7 @@ from .base import SimSession, json_response
 from .faults import Faults
 from .market import MarketSim, Step
 from .specs import SymbolSpec
+from .trade_history import TradeHistory
 from .venue import VenueSim
 
 __all__ = ["OkxSim", "OkxSession"]
@@ -132,6 +133,8 @@ class OkxSim(VenueSim):
         self._last_trade = {inst: (m.spec.price_str(0), m.spec.qty_str(0)) for inst, m in self.markets.items()}
         self._skip = dict.fromkeys(self.markets, 0)
         self._corrupt_left = 0
+        self.trade_history = TradeHistory(self.markets)
+        """Every trade printed, for ``/api/v5/market/trades`` and ``/history-trades``."""
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     @property
@@ -209,6 +212,7 @@ class OkxSim(VenueSim):
 
     def _publish(self, inst: str, market: MarketSim, step: Step, ts: int) -> None:
         """Trades, then the book update, then the ticker if the top moved: one step's pushes in OKX's shapes."""
+        self.trade_history.record(inst, step.trades)
         for t in step.trades:
             self._last_trade[inst] = (t.price, t.qty)
             self._broadcast("trades", inst, lambda t=t: okx_wire.trade_push(inst, t))
@@ -259,9 +263,34 @@ class OkxSim(VenueSim):
     def handle_rest(self, path: str, params: dict[str, str]) -> Response:
         if path == "/api/v5/public/instruments":
             return self._instruments(params)
+        if path in ("/api/v5/market/trades", "/api/v5/market/history-trades"):
+            return self._trades(path, params)
         if path == "/api/v5/public/time":
             return json_response(200, okx_wire.rest_body([{"ts": str(time.time_ns() // 1_000_000)}]))
         return json_response(404, {"msg": "Not Found", "code": "404"})
+
+    def _trades(self, path: str, params: dict[str, str]) -> Response:
+        """``/market/trades`` (the newest ``limit``, up to 500) and ``/market/history-trades`` (``after``: older
+        than a trade id (``type=1``, the default) or a time in ms (``type=2``); up to 100), newest first."""
+        inst = params.get("instId", "")
+        if inst not in self.trade_history:
+            return json_response(200, okx_wire.rest_body([], "51001", "Instrument ID does not exist."))
+        history = path.endswith("history-trades")
+        raw_limit, after, kind = params.get("limit", "100"), params.get("after", ""), params.get("type", "1")
+        if not raw_limit.isdigit() or (after and not after.isdigit()) or kind not in ("1", "2"):
+            return json_response(200, okx_wire.rest_body([], "50014", "Parameter error."))
+        limit = min(max(int(raw_limit), 1), 100 if history else 500)
+        trades = self.trade_history.all(inst)
+        if history and after:
+            cut = int(after)
+            trades = [s for s in trades if (s.trade_id if kind == "1" else s.trade.trade_time) < cut]
+        rows = [
+            {"instId": inst, "side": "sell" if s.trade.buyer_is_maker else "buy",
+             "sz": okx_wire.okx_number(s.trade.qty), "px": okx_wire.okx_number(s.trade.price), "source": "0",
+             "tradeId": str(s.trade_id), "ts": str(s.trade.trade_time)}
+            for s in reversed(trades[-limit:])
+        ]
+        return json_response(200, okx_wire.rest_body(rows))
 
     def _instruments(self, params: dict[str, str]) -> Response:
         inst_type = params.get("instType", "")

@@ -15,7 +15,8 @@ Bybit also wants an application ``{"op":"ping"}`` (the docs recommend every 20 s
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -346,3 +347,28 @@ class BybitAdapter(MarketAdapter):
     def unsync(self, symbol: str) -> None:
         super().unsync(symbol)
         self._resubscribing.discard(symbol)
+
+    # -- recent trades (warm start, hole fills) -------------------------------------------------------------------
+
+    async def recent_trades(self, symbol: str, since_ns: int, max_rows: int = 100_000) -> list[Trade]:
+        """The venue's newest trades since ``since_ns``, oldest first: ``GET /v5/market/recent-trade`` has no time
+        or page parameter and returns at most 60 trades on spot (1,000 on linear), so a warm start on Bybit
+        reaches back only that far."""
+        from .recent_trades import get_json, oldest_first
+
+        most = 60 if self.category == "spot" else 1000
+        body = await get_json(self, "/v5/market/recent-trade",
+                              {"category": self.category, "symbol": venue_symbol(symbol), "limit": most})
+        if body.get("retCode") != 0:
+            raise LivefeedError(f"{self.name}: recent-trade for {symbol} failed: {body.get('retMsg')}")
+        rows = body["result"].get("list") or []
+        return oldest_first(parse_rest_trades(self.name, rows, symbol, time.time_ns()), since_ns, max_rows)
+
+
+def parse_rest_trades(venue: str, rows: Iterable[Mapping[str, Any]], symbol: str, receipt_ns: int) -> list[Trade]:
+    """``/v5/market/recent-trade`` rows as the ``publicTrade`` topic's trades (taker side)."""
+    return [
+        Trade(venue, symbol, float(t["price"]), float(t["size"]), Side.BUY if t["side"] == "Buy" else Side.SELL,
+              str(t["execId"]), int(t["time"]) * _MS, receipt_ns)
+        for t in rows
+    ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import lru_cache
@@ -155,14 +156,19 @@ def parse_l2(message: Mapping[str, Any], receipt_ns: int) -> list[BookSnapshot |
     return out
 
 
+def _trade_number(trade_id: object) -> int | None:
+    text = str(trade_id)
+    return int(text) if text.isdigit() else None
+
+
 def parse_trades(message: Mapping[str, Any], receipt_ns: int) -> list[Trade]:
     """``market_trades`` -> trades with the TAKER side.
 
     Coinbase's ``side`` is the MAKER's side: in the real 2026 capture 49 of 50 trades printed at or above the best
     ask say ``SELL`` and 26 of 27 at or below the best bid say ``BUY`` (see PROTOCOLS.md). A buyer lifting the ask
     is a taker buy, so the side is flipped. The first frame is a ``snapshot`` of recent trades, newest first.
+    ``sequence`` is the trade id, contiguous per product.
     """
-    sequence = message["sequence_num"]
     out = []
     for event in message["events"]:
         for t in event["trades"]:
@@ -171,7 +177,7 @@ def parse_trades(message: Mapping[str, Any], receipt_ns: int) -> list[Trade]:
                 raise MalformedFrame(f"unknown trade side {t['side']!r}")
             out.append(Trade(
                 "coinbase", canonical_symbol(t["product_id"]), float(t["price"]), float(t["size"]), side,
-                str(t["trade_id"]), parse_time(t["time"]), receipt_ns, sequence,
+                str(t["trade_id"]), parse_time(t["time"]), receipt_ns, _trade_number(t["trade_id"]),
             ))
     return out
 
@@ -253,6 +259,7 @@ class CoinbaseAdapter(MarketAdapter):
 
     name = "coinbase"
     default_endpoints = VenueEndpoints(ws="wss://advanced-trade-ws.coinbase.com", rest="https://api.coinbase.com")
+    numbered_trades = True
 
     resync_timeout = 2.0
     """Seconds to wait for the resubscribe's snapshots before asking again (the snapshot itself may be lost)."""
@@ -307,7 +314,7 @@ class CoinbaseAdapter(MarketAdapter):
             for event in parse_l2(message, receipt_ns):
                 self._on_book(event, conn)
         elif channel == "market_trades":
-            for trade in parse_trades(message, receipt_ns):
+            for trade in reversed(parse_trades(message, receipt_ns)):  # oldest first: trade ids in order
                 if trade.symbol in self.sync:
                     self.emit(trade)
         elif channel == "ticker":
@@ -377,3 +384,36 @@ class CoinbaseAdapter(MarketAdapter):
                     self._book_synced.clear()
         except (ConnectionError, OSError, WebSocketException) as exc:  # the reconnect resubscribes anyway
             log.info("coinbase: resubscribe failed (%s); the reconnect will resubscribe", exc)
+
+    # -- recent trades (warm start, hole fills) -------------------------------------------------------------------
+
+    async def recent_trades(self, symbol: str, since_ns: int, max_rows: int = 100_000) -> list[Trade]:
+        """Trades since ``since_ns``, oldest first: ``GET /api/v3/brokerage/market/products/{id}/ticker`` (public,
+        no key) with ``limit=1000&start=&end=`` (UNIX seconds), newest first, paged back by ``end`` five a second
+        (half of the public 10 requests/s)."""
+        from .recent_trades import get_json, oldest_first
+
+        path = f"/api/v3/brokerage/market/products/{venue_symbol(symbol)}/ticker"
+        start_s, end_s, now = since_ns // 10**9, time.time_ns() // 10**9 + 1, time.time_ns()
+        found: dict[str, Trade] = {}
+        while len(found) < max_rows:
+            body = await get_json(self, path, {"limit": 1000, "start": str(start_s), "end": str(end_s)})
+            page = parse_rest_trades(body.get("trades") or [], now)
+            found.update((t.trade_id, t) for t in page)
+            oldest = min((t.exchange_ts for t in page if t.exchange_ts is not None), default=None)
+            if len(page) < 1000 or oldest is None or oldest // 10**9 + 1 >= end_s:
+                break
+            end_s = oldest // 10**9 + 1  # the oldest second again: ids already seen are kept once
+        return oldest_first(found.values(), since_ns, max_rows)
+
+
+def parse_rest_trades(rows: Iterable[Mapping[str, Any]], receipt_ns: int) -> list[Trade]:
+    """Trades of the public ``.../ticker`` answer as the ``market_trades`` channel's (taker side; no sequence)."""
+    out = []
+    for t in rows:
+        side = _TAKER_SIDE.get(t["side"])
+        if side is None:
+            raise MalformedFrame(f"unknown trade side {t['side']!r}")
+        out.append(Trade("coinbase", canonical_symbol(t["product_id"]), float(t["price"]), float(t["size"]), side,
+                         str(t["trade_id"]), parse_time(t["time"]), receipt_ns))
+    return out
