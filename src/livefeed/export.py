@@ -23,13 +23,13 @@ import sys
 import unicodedata
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import UnsafePartitionError
-from .frames import RollingFrame
 
 __all__ = ["export_frames", "ExportResult", "is_plain_name", "FORMATS", "PARTITION_COLUMNS", "PROGRESS_THRESHOLD"]
 
@@ -43,6 +43,15 @@ PROGRESS_THRESHOLD = 500_000
 Progress = Callable[[int, int], None]
 
 _NAME_PUNCTUATION = frozenset("._+-")
+
+
+class Table(Protocol):
+    """What an export reads: a :class:`~livefeed.frames.RollingFrame`, or the feed's
+    :class:`~livefeed.coverage.Coverage` (written as ``coverage``, partitioned by venue and symbol only)."""
+
+    def __len__(self) -> int: ...
+
+    def to_pandas(self) -> pd.DataFrame: ...
 
 
 def is_plain_name(value: object) -> bool:
@@ -62,7 +71,7 @@ class ExportResult(dict[str, Path]):
 
 
 def export_frames(
-    frames: Mapping[str, RollingFrame],
+    frames: Mapping[str, Table],
     directory: str | Path,
     format: str = "parquet",
     *,

@@ -34,6 +34,7 @@ from .book import OrderBook
 from .callback_watch import CallbackWatch
 from .connection import Connection, ConnectionOptions
 from .consolidated import ConsolidatedQuote, consolidate
+from .coverage import FRAME_STREAMS, Coverage, CoverageChange
 from .errors import (
     ConfigError,
     FeedNotRunningError,
@@ -182,6 +183,8 @@ class Feed(FrameAccess):
         self.trades, self.top_of_book, self.tickers = (self._frameset.trades, self._frameset.top_of_book,
                                                        self._frameset.tickers)
         self._bars: dict[int, Bars] = {}
+        self._coverage = Coverage(capacity)
+        self._frameset.listen(CoverageChange, self._coverage.add)
         self.sinks: list[Sink] = list(sinks)
         self.dropped_events = 0
         self._event_queue_size = event_queue_size
@@ -513,7 +516,8 @@ class Feed(FrameAccess):
         return dict(self._books)
 
     def stats(self) -> pd.DataFrame:
-        """One row per connection: traffic, reconnects, staleness, exchange-to-receipt lag, book gaps."""
+        """One row per connection: traffic, reconnects, staleness, exchange-to-receipt lag, book gaps, trade-id
+        gaps (``trade_gaps``, ``missing_trades``)."""
         import pandas as pd  # lazy, like every heavy dependency: see "Light import" in the README
 
         rows = []
@@ -525,6 +529,8 @@ class Feed(FrameAccess):
                 symbols = carried.get(conn_stats.name, sync)
                 gaps = sum(sync[s].gaps for s in symbols)
                 resyncs = sum(sync[s].resyncs for s in symbols)
+                trade_gaps = sum(sync[s].trade_gaps for s in symbols)
+                missing_trades = sum(sync[s].missing_trades for s in symbols)
                 row = conn_stats.as_row()
                 last = row.pop("last_message_ns")
                 row["venue"] = adapter.name
@@ -532,6 +538,8 @@ class Feed(FrameAccess):
                 row["idle_s"] = (now - last) / 1e9 if last else float("nan")
                 row["gaps"] = gaps
                 row["resyncs"] = resyncs
+                row["trade_gaps"] = trade_gaps
+                row["missing_trades"] = missing_trades
                 rows.append(row)
         frame = pd.DataFrame(rows)
         return frame.set_index("connection") if rows else frame
@@ -546,17 +554,37 @@ class Feed(FrameAccess):
         return serve_metrics(self, port=port, host=host)
 
     def book_stats(self) -> pd.DataFrame:
-        """One row per book: synced, snapshots, deltas applied, stale events, gaps, resyncs, last update id."""
+        """One row per book: synced, snapshots, deltas applied, stale events, gaps, resyncs, last update id, and
+        the holes in the venue's trade ids (``trade_gaps``, ``missing_trades``) where it numbers its trades."""
         import pandas as pd
 
         rows = [s.as_row() for adapter in self._markets() for s in adapter.sync.values()]
         return pd.DataFrame(rows)
 
+    def coverage(self) -> pd.DataFrame:
+        """When each book and trade stream was synced, and why not otherwise: one row per interval (``venue``,
+        ``symbol``, ``stream`` book/trades, ``state`` synced/resyncing/stale/disconnected/gap, ``start``, ``end``
+        (NaT while open), ``reason``), UTC, per stream in time order. See :mod:`livefeed.coverage`."""
+        return self._coverage.to_pandas()
+
+    def valid(self, frame: str = "top_of_book", stream: str | None = None) -> pd.DataFrame:
+        """The rows of ``frame`` received while their market's stream was synced: ``feed.valid("top_of_book")``
+        drops the rows of books resyncing, stale or disconnected, ``feed.valid("trades")`` those of trade streams
+        that were down or had missing ids. ``stream`` (``"book"`` / ``"trades"``) for frames other than those two.
+        For exported data: :func:`livefeed.coverage.valid_rows` with the exported ``coverage``."""
+        if frame not in self.frames:
+            raise KeyError(f"no frame {frame!r}; frames: {', '.join(self.frames)}")
+        stream = stream or FRAME_STREAMS.get(frame)
+        if stream is None:
+            raise ValueError(f"which stream's coverage applies to {frame!r}? pass stream='book' or 'trades'")
+        return self._coverage.valid_rows(self.frames[frame].to_pandas(), stream)
+
     def export(self, directory: str | Path, format: str = "parquet") -> dict[str, Path]:
-        """Write every non-empty rolling frame to ``directory`` as Parquet or CSV; returns the paths by frame."""
+        """Write every non-empty rolling frame, and ``coverage``, to ``directory`` as Parquet or CSV; returns the
+        paths by name."""
         from .export import export_frames
 
-        return export_frames(self.frames, directory, format)
+        return export_frames({**self.frames, "coverage": self._coverage}, directory, format)
 
     @property
     def plot(self) -> Any:

@@ -172,7 +172,7 @@ def test_trade_side_is_flipped_from_maker_to_taker() -> None:
     assert doc.side is Side.SELL  # "BUY" is the maker's side
     assert doc.exchange_ts == parse_time("2019-08-14T20:42:27.265Z")
     (real,) = parse_trades(parse_message(REAL_TRADE), receipt_ns=0)
-    assert real.side is Side.BUY and real.price == 65083.67 and real.sequence == 9
+    assert real.side is Side.BUY and real.price == 65083.67 and real.sequence == 1068572091  # the trade id
 
 
 def test_tickers() -> None:

@@ -22,6 +22,7 @@ FAULT_NAMES = (
     "corrupt_checksum",  # book messages sent with a wrong checksum (Kraken, OKX)
     "idle_timeout",  # connections closed for sending nothing for the venue's idle limit (Bybit, OKX)
     "rest_failures",  # REST requests answered with an injected failure (SimServer.fail_rest)
+    "skip_trade_ids",  # trade ids consumed but never printed (VenueSim.skip_trade_ids): a hole in the trade ids
 )
 
 

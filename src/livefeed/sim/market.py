@@ -162,6 +162,10 @@ class MarketSim:
         return units in (self._bids if side == "bids" else self._asks)
 
     # -- evolution -----------------------------------------------------------------------------------------------
+    def skip_trade_ids(self, n: int) -> None:
+        """The next trade's id is ``n`` past the one due (a fault: those ids are never printed)."""
+        self._trade_id += n
+
     def step(self, event_time_ms: int) -> Step:
         """Advance the book once; the result is a function of the seed and the event times of this and every
         earlier step only."""

@@ -61,6 +61,12 @@ class VenueSim(MarketClock, SimServer):
                 venue=self.venue, start_ms=opened_ms,
             )
 
+    def skip_trade_ids(self, n: int = 1) -> None:
+        """Every market's next trade gets an id ``n`` past the one due: clients see ``n`` trade ids missing."""
+        for market in self.markets.values():
+            market.skip_trade_ids(n)
+            self.faults.counts["skip_trade_ids"] += n
+
     def market_spec(self, symbol: str) -> SymbolSpec:
         """The tick and lot grid of ``symbol`` on this venue."""
         return spec_for(symbol)

@@ -10,9 +10,10 @@ to the :class:`~livefeed.source.Source` interface, so adding a venue never touch
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -20,7 +21,8 @@ import orjson
 
 from ..book import OrderBook
 from ..connection import Connection, ConnectionStats
-from ..model import BookDelta, BookSnapshot, Event
+from ..coverage import CoverageChange, CoverageState
+from ..model import BookDelta, BookSnapshot, Event, Trade
 from ..source import DEFAULT_MAX_BODY, AdapterOptions, FrameSpec, Source, SourceOptions, VenueEndpoints
 from .book_sync import BookRule, SyncStats, Verdict, apply_judged
 from .rest import ResponseTooLargeError, RestClient, RestError
@@ -53,7 +55,18 @@ def decode_object(frame: str | bytes) -> dict[str, Any]:
 
 
 class MarketAdapter(RestClient, Source):
-    """Base class of the market venues: owns the books, their rules and sync stats, and the connections."""
+    """Base class of the market venues: owns the books, their rules and sync stats, and the connections.
+
+    It also records each book and trade stream's coverage (:mod:`livefeed.coverage`): one
+    :class:`~livefeed.coverage.CoverageChange` event per change of state, at the transitions only (``settle``'s
+    snapshot / gap / checksum branches, :meth:`unsync`, the book watchdog, the connection's connect and
+    disconnect), and, where the venue numbers its trades (``numbered_trades``), every hole in the trade ids.
+    """
+
+    numbered_trades = False
+    """True where ``Trade.sequence`` is the venue's trade id, contiguous per market (Binance ``t``, Kraken v2
+    ``trade_id``, ...): the base then counts missing ids and records each hole in coverage. A venue whose ids are
+    not contiguous per market (Bybit's are shared across symbols) leaves it False."""
 
     def __init__(
         self,
@@ -87,6 +100,19 @@ class MarketAdapter(RestClient, Source):
         """Symbol -> wall time (ns) of its last applied book event or forced resync, for the book watchdog."""
         if self.book_stale_after is not None and "book" in self.channels:
             self.emit = self._watching_books(self.emit)
+        self._streams = [stream for stream in ("book", "trades") if stream in self.channels]
+        """The streams whose coverage this adapter records."""
+        self._coverage: dict[tuple[str, str], tuple[str, int]] = {}
+        """(symbol, stream) -> (state, since ns): the current state of each stream, so only changes are emitted."""
+        self._unsync_as: tuple[CoverageState, str, int | None] = (CoverageState.RESYNCING, "resubscribing", None)
+        """What :meth:`unsync` records the book as: set around a disconnect and the book watchdog's revival."""
+        self._dropped_books: dict[str, list[str]] = {}
+        """Connection name -> the books its last disconnect unsynced (the venue's own list)."""
+        self._closing = False
+        self._trade_ids: dict[str, int] = {}
+        self._trade_seen: dict[str, int] = {}
+        if self.numbered_trades and "trades" in self.channels:
+            self.emit = self._watching_trades(self.emit)
 
     def book_rule(self, symbol: str) -> BookRule:
         """A fresh book-sync rule for ``symbol`` (each venue's own)."""
@@ -95,9 +121,33 @@ class MarketAdapter(RestClient, Source):
     def connection_stats(self) -> list[ConnectionStats]:
         return [conn.stats for conn in self.connections]
 
-    def connection(self, url: str, name: str, **kwargs: Any) -> Connection:
-        """A :class:`Connection` with this adapter's options whose frames go to :meth:`on_frame`."""
-        return Connection(url, name=name, on_frame=self.on_frame, options=self.options.connection, **kwargs)
+    def connection(self, url: str, name: str, *, on_connect: Callable[[Connection], Awaitable[None]] | None = None,
+                   on_disconnect: Callable[[], None] | None = None, **kwargs: Any) -> Connection:
+        """A :class:`Connection` with this adapter's options whose frames go to :meth:`on_frame`; its connects and
+        disconnects are recorded in coverage around the venue's own ``on_connect`` / ``on_disconnect``."""
+        conn: Connection
+
+        async def connected(c: Connection) -> None:
+            self._connected(c)
+            if on_connect is not None:
+                with self._unsyncing_as(CoverageState.RESYNCING, "connected: awaiting a snapshot"):
+                    await on_connect(c)
+
+        def disconnected() -> None:
+            reason = self._disconnect_reason(conn)
+            with self._unsyncing_as(CoverageState.DISCONNECTED, reason) as dropped:
+                if on_disconnect is not None:
+                    on_disconnect()
+            self._dropped_books[conn.name] = dropped
+            now = time.time_ns()
+            for symbol in self._books_of(conn):  # a venue that keeps its books synced across a reconnect
+                self.note_coverage(symbol, "book", CoverageState.DISCONNECTED, reason, now)
+            for symbol in self.trade_symbols_of(conn):
+                self.note_coverage(symbol, "trades", CoverageState.DISCONNECTED, reason, now)
+
+        conn = Connection(url, name=name, on_frame=self.on_frame, options=self.options.connection,
+                          on_connect=connected, on_disconnect=disconnected, **kwargs)
+        return conn
 
     def on_frame(self, frame: str | bytes, receipt_ns: int, conn: Connection) -> None:
         """One WebSocket frame from ``conn``: parse it and hand book messages to the rule and :meth:`settle`."""
@@ -127,6 +177,7 @@ class MarketAdapter(RestClient, Source):
             if verdict is Verdict.APPLY:
                 if snapshot:
                     stats.synced = True
+                    self.note_coverage(symbol, "book", CoverageState.SYNCED, "snapshot applied", event.receipt_ts)
                     self.book_synced(symbol)
                 if event.sequence is not None:
                     stats.last_sequence = event.sequence
@@ -135,14 +186,19 @@ class MarketAdapter(RestClient, Source):
         if verdict is Verdict.STALE:
             stats.stale += 1
             return verdict
+        at = event.receipt_ts if event is not None else None
         if verdict is Verdict.GAP:
             stats.gaps += 1
             log.warning("%s %s: messages lost (book at %s, next message %s): resyncing", self.name, symbol,
                         stats.last_sequence, _position(event))
+            self.note_coverage(symbol, "book", CoverageState.RESYNCING,
+                               f"gap: book at {stats.last_sequence}, next message {_position(event)}", at)
         elif verdict is Verdict.CHECKSUM_FAIL:
             stats.checksum_failures += 1
             log.warning("%s %s: the book fails the venue's checksum at message %s: resyncing", self.name, symbol,
                         _position(event))
+            self.note_coverage(symbol, "book", CoverageState.RESYNCING,
+                               f"checksum failed at message {_position(event)}", at)
         if verdict is not Verdict.BUFFERED:
             stats.resyncs += 1
             stats.synced = False
@@ -164,9 +220,123 @@ class MarketAdapter(RestClient, Source):
         self.resync_book(symbol, conn)
 
     def unsync(self, symbol: str) -> None:
-        """Forget ``symbol``'s position (its connection dropped, or it went silent): the next snapshot restarts it."""
+        """Forget ``symbol``'s position (its connection dropped, or it went silent): the next snapshot restarts it.
+
+        Coverage records the book as resyncing, or as what the caller is handling (a disconnect, a silent book)."""
         self.rules[symbol].reset()
         self.sync[symbol].synced = False
+        state, reason, at = self._unsync_as
+        if self._dropping is not None:
+            self._dropping.append(symbol)
+        self.note_coverage(symbol, "book", state, reason, at)
+
+    # -- coverage --------------------------------------------------------------------------------------------------
+    _dropping: list[str] | None = None
+
+    def note_coverage(self, symbol: str, stream: str, state: CoverageState, reason: str,
+                      at_ns: int | None = None) -> None:
+        """Record that ``symbol``'s ``stream`` is in ``state`` from ``at_ns`` (now by default); a stream already in
+        that state keeps its interval (and first reason). Called at transitions only, never per message."""
+        if stream not in self._streams or symbol not in self.sync:
+            return
+        key = (symbol, stream)
+        at = time.time_ns() if at_ns is None else at_ns
+        current = self._coverage.get(key)
+        if current is not None:
+            if current[0] == state:
+                return
+            at = max(at, current[1])  # each stream's intervals follow one another
+        self._coverage[key] = (state, at)
+        self.emit(CoverageChange(self.name, symbol, stream, str(state), reason, at))
+
+    def coverage_state(self, symbol: str, stream: str) -> str | None:
+        """The current coverage state of ``symbol``'s ``stream`` (None before the adapter runs)."""
+        current = self._coverage.get((symbol, stream))
+        return None if current is None else current[0]
+
+    @contextlib.contextmanager
+    def _unsyncing_as(self, state: CoverageState, reason: str, at_ns: int | None = None) -> Iterator[list[str]]:
+        """While inside, :meth:`unsync` records the book as ``state`` (``reason``); yields the symbols unsynced."""
+        before, dropping_before = self._unsync_as, self._dropping
+        dropped: list[str] = []
+        self._unsync_as, self._dropping = (state, reason, at_ns), dropped
+        try:
+            yield dropped
+        finally:
+            self._unsync_as, self._dropping = before, dropping_before
+
+    def trade_symbols_of(self, conn: Connection) -> Iterable[str]:
+        """The symbols whose trades ``conn`` carries, for coverage: those of ``connection_symbols``, or every
+        symbol when the venue has one connection. A venue that carries trades apart from books overrides it."""
+        if len(self.connections) <= 1:
+            return self.symbols
+        return self.connection_symbols.get(conn.name, ())
+
+    def _books_of(self, conn: Connection) -> Iterable[str]:
+        """The books ``conn`` carries: what its last disconnect unsynced, else as :meth:`trade_symbols_of`."""
+        if "book" not in self._streams:
+            return ()
+        dropped = self._dropped_books.get(conn.name)
+        return dropped if dropped else self.trade_symbols_of(conn)
+
+    def _connected(self, conn: Connection) -> None:
+        now = time.time_ns()
+        for symbol in self._books_of(conn):
+            if self.coverage_state(symbol, "book") == CoverageState.DISCONNECTED:
+                self.note_coverage(symbol, "book", CoverageState.RESYNCING, "connected: awaiting a snapshot", now)
+        for symbol in self.trade_symbols_of(conn):
+            self.note_coverage(symbol, "trades", CoverageState.SYNCED, "connected", now)
+
+    def _disconnect_reason(self, conn: Connection) -> str:
+        if self._closing:
+            return "stopped"
+        error = conn.stats.last_error
+        return f"disconnected: {error}" if error else "disconnected"
+
+    # -- trade continuity ----------------------------------------------------------------------------------------
+    def _watching_trades(self, emit: Callable[[Event], None]) -> Callable[[Event], None]:
+        last_ids, last_seen = self._trade_ids, self._trade_seen
+
+        def emit_and_check(event: Event) -> None:
+            if type(event) is Trade:
+                symbol, number = event.symbol, event.sequence
+                last = last_ids.get(symbol)
+                if number is None:
+                    if last is not None:  # an unnumbered trade (an aggregate): the chain starts again after it
+                        del last_ids[symbol]
+                elif last is None or number == last + 1:
+                    last_ids[symbol] = number
+                    last_seen[symbol] = event.receipt_ts
+                elif number > last:
+                    self._trade_hole(symbol, last + 1, number - 1, last_seen[symbol], event.receipt_ts)
+                    last_ids[symbol] = number
+                    last_seen[symbol] = event.receipt_ts
+                # number <= last: a trade already seen (a venue's recent-trades snapshot after a reconnect)
+            emit(event)
+
+        return emit_and_check
+
+    def _trade_hole(self, symbol: str, first: int, last: int, before_ns: int, after_ns: int) -> None:
+        """Trade ids ``first``..``last`` of ``symbol`` never arrived (between trades received at ``before_ns`` and
+        ``after_ns``): count them, record the hole in coverage, then hand it to :meth:`trades_missing`."""
+        missing = last - first + 1
+        stats = self.sync[symbol]
+        stats.trade_gaps += 1
+        stats.missing_trades += missing
+        ids = str(first) if missing == 1 else f"{first}-{last}"
+        log.warning("%s %s: %d trade(s) missing (ids %s)", self.name, symbol, missing, ids)
+        self.note_coverage(symbol, "trades", CoverageState.GAP, f"trade ids {ids} missing ({missing})",
+                           min(before_ns + 1, after_ns))
+        self.note_coverage(symbol, "trades", CoverageState.SYNCED, f"trades continue at id {last + 1}", after_ns)
+        try:
+            self.trades_missing(symbol, first, last)
+        except Exception:  # a failing fill must not lose the live trade that showed the hole
+            log.exception("%s %s: trades_missing failed", self.name, symbol)
+
+    def trades_missing(self, symbol: str, first_missing: int, last_missing: int) -> None:
+        """Called once per hole in ``symbol``'s trade ids (``first_missing``..``last_missing``, inclusive), after
+        it is counted and recorded in coverage. A venue that can fetch them (its REST recent-trades endpoint)
+        schedules that here; it must not block. The default does nothing."""
 
     def unsync_all(self, symbols: Iterable[str] | None = None) -> None:
         for symbol in self.symbols if symbols is None else symbols:
@@ -189,6 +359,10 @@ class MarketAdapter(RestClient, Source):
     async def run(self) -> None:
         """Run every connection until :meth:`close`; one that fails for good (see ``stats()``) ends alone."""
         self.connections = self.build_connections()
+        now = time.time_ns()
+        for symbol in self.symbols:
+            for stream in self._streams:
+                self.note_coverage(symbol, stream, CoverageState.DISCONNECTED, "connecting", now)
         self._built.set()
         if self.book_stale_after is not None and "book" in self.channels and self.books:
             self.spawn(self._watch_books(self.book_stale_after), f"{self.name}-book-watchdog")
@@ -219,7 +393,8 @@ class MarketAdapter(RestClient, Source):
                 stats.stale_resyncs += 1
                 log.warning("%s %s: no book update for %.1fs while connected: resyncing (%d so far)", self.name,
                             symbol, (now - since) / 1e9, stats.stale_resyncs)
-                self.revive_book(symbol, conn)
+                with self._unsyncing_as(CoverageState.STALE, f"no book update for {stale_after:g}s", since):
+                    self.revive_book(symbol, conn)
 
     async def first_connect(self) -> None:
         """Return once every connection has made its first attempt; raise ``FatalConnectionError`` if one of them
@@ -229,6 +404,7 @@ class MarketAdapter(RestClient, Source):
         await asyncio.gather(*(conn.wait_first_attempt() for conn in self.connections))
 
     async def close(self) -> None:
+        self._closing = True
         await asyncio.gather(*(conn.close() for conn in self.connections), return_exceptions=True)
         await super().close()
         await self.close_http()

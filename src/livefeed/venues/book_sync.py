@@ -75,6 +75,10 @@ class SyncStats:
     stale_resyncs: int = 0
     """Resyncs forced because the book had no update for ``book_stale_after`` while its connection was up."""
     last_sequence: int | None = None
+    trade_gaps: int = 0
+    """Holes in the venue's trade ids (where it numbers its trades contiguously per market)."""
+    missing_trades: int = 0
+    """Trade ids in those holes."""
 
     def as_row(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
