@@ -37,6 +37,7 @@ from livefeed.viz.derivatives_figures import (
     term_structure_figure,
 )
 from livefeed.viz.derivatives_options import OptionQuote, SmileView, TermStructureView, atm_iv, smile_columns
+from livefeed.viz.server import dashboard_document
 from livefeed.viz.views import View
 from tests.conftest import STEADY, synced, until
 
@@ -291,3 +292,28 @@ def test_dashboard_extras_pick_funding_basis_liquidations_and_options() -> None:
         ("liquidations", "binance", "BTC-USDT-PERP"), ("smile", "deribit", f"BTC-{EXPIRIES[0]}"),
         ("term_structure", "deribit", "BTC")]
     assert views[2].spot == ("binance", "BTC-USDT")  # no USD spot: the same asset's spot market
+
+
+async def test_dashboard_and_page_show_the_derivatives_under_the_picked_market() -> None:
+    async with BinanceSim(["BTC-USDT"], seed=10, interval=0.01) as spot, \
+            BinanceUsdmSim(["BTC-USDT-PERP"], seed=10, interval=0.01) as perp:
+        feed = Feed(["binance:BTC-USDT", "binance:BTC-USDT-PERP"], channels=["trades", "book"], connection=STEADY,
+                    endpoints={"binance": spot, "binance-usdm": perp})
+        async with feed:
+            await until(feed, lambda: synced(feed) and len(feed.funding) > 0, timeout=30, what="books and funding")
+            dash = feed.dashboard(period=0.05)
+            try:
+                assert [v.kind for v in dash.extras] == ["funding", "basis", "liquidations"]
+                assert len(dash.views) == 4 and dash.plot is not None and dash.plot.views == [*dash.views,
+                                                                                              *dash.extras]
+                dash.picker.value = "binance:BTC-USDT-PERP"  # the market's views move; the derivatives stay
+                assert {v.symbol for v in dash.views} == {"BTC-USDT-PERP"}
+                assert dash.extras[1].symbol == "BTC-USDT-PERP" and dash.extras[1].spot == ("binance", "BTC-USDT")
+                await until(feed, lambda: len(dash.extras[1].sources["basis"].data["ts"]) > 0, what="a basis row")
+            finally:
+                dash.close()
+            doc = Document()
+            dashboard_document(feed, doc)
+            for name in ("funding:binance:BTC-USDT-PERP", "basis:binance:BTC-USDT-PERP",
+                         "liquidations:binance:BTC-USDT-PERP"):
+                assert doc.get_model_by_name(name) is not None, name

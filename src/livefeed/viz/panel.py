@@ -4,7 +4,10 @@ Controls: venue:symbol picker (points the same figures at the new market: one me
 toggles (what the feed subscribes to; applied on the next start), start / stop / pause, depth band, time window and
 refresh-rate sliders, and a status table (state, messages/s, reconnects, staleness per connection; says paused /
 stopped / reconnecting). The four views live in ONE widget with one shared trailing time window: one message per
-refresh for the whole dashboard. Start and stop run in a worker thread so the kernel's loop, and with it every
+refresh for the whole dashboard. A feed with derivatives also shows, in the same widget below them, the funding of
+its perpetuals, the basis against spot, a liquidation tape and, with options, the smile and term structure
+(:func:`~livefeed.viz.derivatives.derivatives_views`; they stay on their markets when the picker moves). Start and
+stop run in a worker thread so the kernel's loop, and with it every
 plot, keeps running while connections open or close.
 """
 
@@ -93,8 +96,12 @@ class Dashboard:
     kind = "dashboard"
 
     def __init__(self, feed: Feed, *, venue: str | None = None, symbol: str | None = None, band: float = 0.01,
-                 period: float = DEFAULT_PERIOD, rollover: int = 5_000, window: float = DEFAULT_WINDOW) -> None:
+                 period: float = DEFAULT_PERIOD, rollover: int = 5_000, window: float = DEFAULT_WINDOW,
+                 derivatives: bool = True) -> None:
         self.feed = feed
+        self.derivatives = derivatives
+        self.extras: list[View] = []
+        """The derivatives views under the market's (see the module)."""
         self.flusher = Flusher(period)
         self.rollover = rollover
         targets = [f"{s.venue}:{s.symbol}" for s in feed.subscriptions]
@@ -139,7 +146,8 @@ class Dashboard:
 
     @property
     def views(self) -> list[View]:
-        return self.plot.views if self.plot is not None else []
+        """The picked market's views (the derivatives views are :attr:`extras`)."""
+        return self.plot.views[: len(self.plot.views) - len(self.extras)] if self.plot is not None else []
 
     @property
     def depth(self) -> DepthView | None:
@@ -150,19 +158,24 @@ class Dashboard:
         figures at the new market (one message, no new document in the browser)."""
         venue, _, symbol = self.picker.value.partition(":")
         if self.plot is not None:
-            for view in self.plot.views:
+            for view in self.views:
                 view.retarget(venue, symbol)
             self.flusher.refresh_soon()  # the new market's recent history at once, not at the next period
             return
         views = market_views(self.feed, venue, symbol, band=self.band.value, rollover=self.rollover,
                              window=self.window.value)
-        self.plot = LivePlot(views, self.flusher, register=False)
+        if self.derivatives:
+            from .derivatives import derivatives_views
+
+            self.extras = derivatives_views(self.feed, self.picker.options, rollover=self.rollover,
+                                            window=self.window.value)
+        self.plot = LivePlot([*views, *self.extras], self.flusher, register=False)
         self.plot.widget.on_release.append(self.close)  # its output gone: the whole dashboard goes
         self.plot.widget.layout = w.Layout(width="100%")
         self.plots.children = [self.plot.widget]
 
     def _set_window(self, seconds: float) -> None:
-        for view in self.views:
+        for view in self.views:  # the derivatives views keep their own (funding moves slowly)
             view.window = seconds
 
     def _on_channels(self, _change: object) -> None:
@@ -216,5 +229,6 @@ class Dashboard:
 
 def dashboard(feed: Feed, **options: Any) -> Dashboard:
     """Build the dashboard widget; options: ``venue``, ``symbol``, ``band`` (default 0.01 = 1% of mid),
-    ``period`` (seconds between refreshes, default 1), ``rollover``, ``window`` (seconds, default 60)."""
+    ``period`` (seconds between refreshes, default 1), ``rollover``, ``window`` (seconds, default 60),
+    ``derivatives`` (default True: the derivatives views under the market's when the feed has such markets)."""
     return Dashboard(feed, **options)
