@@ -21,6 +21,7 @@ import os
 import random
 import ssl
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -515,12 +516,26 @@ class Connection:
 class PicowsSocket:
     """A picows connection with what :class:`Connection` uses of a websockets ``ClientConnection``: ``send``,
     ``close``, ``transport.abort()``, ``close_code``/``close_reason`` and websockets' exceptions. Frames are pushed
-    to :attr:`deliver` from the protocol callback (no queue, no task switch per frame): text frames as ``str``,
-    binary as ``bytes``, fragmented messages reassembled; the peer's close frame is answered at once."""
+    to :attr:`deliver` from the protocol callback (no task switch per frame): text frames as ``str``, binary as
+    ``bytes``, fragmented messages reassembled; the peer's close frame is answered at once.
+
+    Fair to the rest of the loop: picows hands over everything the socket holds at once (thousands of frames in
+    one callback after a burst), which would starve other tasks, e.g. the REST snapshot a book waits for while its
+    diffs pile up. At most :data:`FRAMES_PER_TICK` frames are delivered per loop iteration; the rest wait in a
+    backlog drained on the next iterations, and past :data:`BACKLOG_HIGH` frames the socket stops being read (the
+    kernel holds the data, as with websockets' ``max_queue``). Nothing received is ever dropped."""
+
+    FRAMES_PER_TICK = 256
+    BACKLOG_HIGH = 4096
 
     def __init__(self, max_size: int | None) -> None:
         self._early: list[str | bytes] = []
         self.deliver: Callable[[str | bytes], None] = self._early.append
+        self._backlog: deque[str | bytes] = deque()
+        self._budget = self.FRAMES_PER_TICK
+        self._tick_scheduled = False
+        self._paused = False
+        self._loop = asyncio.get_running_loop()
         self.max_size = max_size
         self.ws: picows.WSTransport | None = None
         self.transport: asyncio.Transport | None = None
@@ -582,9 +597,13 @@ class PicowsSocket:
         await ws.wait_disconnected()
 
     async def wait_closed(self) -> None:
-        """Return when the peer closed cleanly (1000/1001); raise the websockets exception otherwise."""
+        """Return when the peer closed cleanly (1000/1001); raise the websockets exception otherwise. Frames still
+        in the backlog are delivered first: everything received is handed on."""
         assert self.ws is not None
         await self.ws.wait_disconnected()
+        backlog, deliver = self._backlog, self.deliver
+        while backlog:
+            deliver(backlog.popleft())
         error = self.closed_error()
         if not isinstance(error, ConnectionClosedOK):
             raise error
@@ -592,9 +611,9 @@ class PicowsSocket:
     def receive(self, frame: picows.WSFrame) -> None:
         kind = frame.msg_type
         if kind == _TEXT and frame.fin:
-            self.deliver(frame.get_payload_as_utf8_text())
+            self._push(frame.get_payload_as_utf8_text())
         elif kind == _BINARY and frame.fin:
-            self.deliver(frame.get_payload_as_bytes())
+            self._push(frame.get_payload_as_bytes())
         elif kind in (_TEXT, _BINARY, _CONTINUATION):
             self._fragment(frame, kind)
         elif kind == _CLOSE:
@@ -615,7 +634,38 @@ class PicowsSocket:
             self._fail(CloseCode.MESSAGE_TOO_BIG, str(PayloadTooBig(size, self.max_size)))
         elif frame.fin:
             data, text, self._parts, self._text = b"".join(self._parts), self._text, [], False
-            self.deliver(data.decode() if text else data)
+            self._push(data.decode() if text else data)
+
+    def _push(self, data: str | bytes) -> None:
+        if self._budget > 0 and not self._backlog:
+            self._budget -= 1
+            if not self._tick_scheduled:
+                self._tick_scheduled = True
+                self._loop.call_soon(self._next_tick)
+            self.deliver(data)
+            return
+        self._backlog.append(data)
+        if not self._tick_scheduled:
+            self._tick_scheduled = True
+            self._loop.call_soon(self._next_tick)
+        if not self._paused and len(self._backlog) > self.BACKLOG_HIGH and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def _next_tick(self) -> None:
+        """A new loop iteration: a fresh budget, spent on the backlog first."""
+        self._tick_scheduled = False
+        budget, backlog, deliver = self.FRAMES_PER_TICK, self._backlog, self.deliver
+        while backlog and budget > 0:
+            budget -= 1
+            deliver(backlog.popleft())
+        self._budget = budget
+        if backlog:
+            self._tick_scheduled = True
+            self._loop.call_soon(self._next_tick)
+        elif self._paused and self.transport is not None and not self.transport.is_closing():
+            self._paused = False
+            self.transport.resume_reading()
 
     def _fail(self, code: int, reason: str) -> None:
         """Send our close frame (echoing the peer's, or ours with a reason) and drop the socket."""
