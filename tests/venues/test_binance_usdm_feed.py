@@ -4,13 +4,14 @@ one book at a time without a reconnect. The shared connection faults are in ``te
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 from collections.abc import AsyncIterator
 
 import pytest
 
-from livefeed import Feed
+from livefeed import ConnectionOptions, Feed
 from livefeed.errors import UnknownSymbolError
 from livefeed.model import Side
 from livefeed.sim import BinanceUsdmSim
@@ -138,3 +139,27 @@ async def test_unrouted_streams_share_the_legacy_stream_connection() -> None:
             assert [c.name for c in feed.connections] == ["binance-usdm-0"]
             assert [s.route for s in sim.sessions] == [""]
             await assert_books_exact(feed, sim, "binance", ["BTC-USDT-PERP"], last_sequence=sim.last_update_id)
+
+
+async def test_a_silent_book_is_resubscribed_on_the_public_connection() -> None:
+    options = ConnectionOptions(stale_after=60.0, book_stale_after=0.5, backoff_initial=0.05, backoff_cap=0.2,
+                                ping_interval=None)
+    async with BinanceUsdmSim(["BTC-USDT-PERP"], seed=6, interval=0.01) as sim:
+        feed = Feed(["binance:BTC-USDT-PERP"], channels=["book"], endpoints={"binance-usdm": sim}, connection=options,
+                    venue_options={"binance-usdm": {"open_interest_every": 0}})
+        async with feed:
+            await until(feed, lambda: synced(feed), what="synced")
+            before = feed.book_stats().iloc[0]  # a slow first snapshot may already have counted as silence
+            sim.pause()
+            async with asyncio.timeout(20):  # the market is paused: no feed events to wake on
+                while int(feed.book_stats()["stale_resyncs"].iloc[0]) <= before["stale_resyncs"]:
+                    await asyncio.sleep(0.02)
+            snapshots = int(feed.book_stats()["snapshots"].iloc[0])
+            assert snapshots == before["snapshots"] and not feed.book_stats()["synced"].iloc[0]
+            sim.resume()
+            await until(feed, lambda: synced(feed) and int(feed.book_stats()["snapshots"].iloc[0]) > snapshots,
+                        what="synced again from a new snapshot")
+            assert stat(feed, "connects") == 2  # the public and market connections, never reconnected
+            assert stat(feed, "stale_timeouts") == 0
+            unsubscribed = [s for s in sim.sessions if s.route == "public"]
+            assert [list(s.subscriptions) for s in unsubscribed] == [["btcusdt@depth@100ms"]]  # subscribed again
