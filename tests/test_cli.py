@@ -1,4 +1,5 @@
-"""The main job, as a user runs it: ``livefeed demo`` against all five simulators, exporting Parquet at the end.
+"""The main job, as a user runs it: ``livefeed demo`` against all five simulators (and the perpetuals' and, with
+``--options``, Deribit's), exporting Parquet at the end.
 
 The demo runs until the condition a test needs shows in its status lines (not for a fixed number of seconds, which
 on a loaded machine may end before five venues have connected), then gets Ctrl-C (SIGINT), as a user stops it."""
@@ -92,9 +93,36 @@ def test_demo_runs_offline_and_exports(tmp_path: Path) -> None:
     top = pd.read_parquet(out / "top_of_book.parquet")
     assert set(trades["venue"].astype(str)) == set(VENUES)
     assert set(top["venue"].astype(str)) == set(VENUES)
-    assert set(top["symbol"].astype(str)) == {"BTC-USD", "ETH-USD", "BTC-USDT", "ETH-USDT"}
+    assert set(top["symbol"].astype(str)) == {"BTC-USD", "ETH-USD", "BTC-USDT", "ETH-USDT", "BTC-USDT-PERP"}
+    perps = top[top["symbol"] == "BTC-USDT-PERP"]
+    assert set(perps["venue"].astype(str)) == {"binance", "bybit", "okx"}  # every chosen venue with perpetuals
+    funding = pd.read_parquet(out / "funding.parquet")
+    assert set(funding["venue"].astype(str)) == {"binance", "bybit", "okx"}
+    assert re.search(r"^basis binance BTC-USDT-PERP vs binance BTC-USDT: [+-][\d.,]+ \([+-][\d.]+ bp\)", result.stdout,
+                     re.MULTILINE)
     assert str(top["ts"].dtype) == "datetime64[ns, UTC]"
     assert (top["ask_price"] > top["bid_price"]).all()
+
+
+SMILE = re.compile(r"^smile deribit BTC (?P<expiry>\d{4}-\d\d-\d\d) \(forward [\d,.]+\): (?P<points>.+)$", re.MULTILINE)
+
+
+def test_demo_with_options_shows_a_live_smile_and_exports_the_quotes(tmp_path: Path) -> None:
+    out = tmp_path / "captures"
+    result = run_demo_until(
+        ["--options", "--venues", "binance", "--interval", "0.02", "--no-serve", "--export", str(out)],
+        lambda s: len(SMILE.findall(s)) >= 2 and "basis deribit BTC-USD-PERP" in s and "funding" in s,
+    )
+    assert result.returncode == 0, result.stderr
+    smile = SMILE.findall(result.stdout)[-1]
+    points = dict(p.split(" ", 1) for p in smile[1].split(" | "))
+    assert len(points) == 5 and all(re.fullmatch(r"\d+\.\d%", iv) for iv in points.values())  # five strikes
+    assert re.search(r"^ATM IV term structure: \S+ \d+\.\d% \| \S+ \d+\.\d%$", result.stdout, re.MULTILINE)
+    options = pd.read_parquet(out / "options.parquet")
+    assert options["symbol"].nunique() == 2 * 5 * 2  # two expiries, five strikes, calls and puts
+    assert options["mark_iv"].between(0.05, 3).all()  # fractions, not percents
+    top = pd.read_parquet(out / "top_of_book.parquet")
+    assert {"BTC-USD-PERP", "BTC-USDT-PERP", "BTC-USDT"} <= set(top["symbol"].astype(str))
 
 
 def test_bad_fault_name_is_a_usage_error() -> None:

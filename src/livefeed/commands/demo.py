@@ -1,6 +1,9 @@
 """``livefeed demo``: one feed on all five venues' simulators (or the real venues) with live figures in the
 terminal: per book best bid / ask, spread, trades/s, gaps and resyncs; messages/s and reconnects; the consolidated
-cross-venue BTC quote."""
+cross-venue BTC quote; a BTC perpetual on every chosen venue that has perpetuals, with its basis against spot and
+its funding. ``--options`` adds Deribit: the BTC perpetual, the nearest quarterly future and the options of the two
+nearest quarterly expiries around the money (found with :func:`livefeed.discovery.fetch_instruments`, from the
+simulator's listing or Deribit's), with the live smile in the terminal and on the page."""
 
 from __future__ import annotations
 
@@ -15,14 +18,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..derivatives import Funding, OptionTicker
 from ..errors import LivefeedError
 from ..feed import Feed
 from ..model import Event, Trade
-from ..registry import MARKET_VENUES
+from ..naming import Kind, kind_of
+from ..registry import MARKET_VENUES, MARKETS
 from ..symbols import canonical
 from .arguments import interval, non_negative_seconds, port, writable_directory
+from .demo_derivatives import deribit_sim_symbols, derivatives_lines, option_chain, perp_subscriptions
 
-__all__ = ["add_parser", "run", "MARKET_VENUES", "default_subscriptions"]
+__all__ = ["add_parser", "run", "MARKET_VENUES", "default_subscriptions", "perp_subscriptions"]
 
 FAULTS = ("drop", "stall", "gap", "malformed", "refuse", "slow")
 _USD_VENUES = {"coinbase", "kraken"}  # quote in USD; the others in USDT
@@ -82,6 +88,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     demo.add_argument("--serve", type=port, default=5006, metavar="PORT",
                       help="serve the live dashboard (first venue's books) on http://127.0.0.1:PORT (0: any free port)")
     demo.add_argument("--no-serve", dest="serve", action="store_const", const=None, help="no dashboard page")
+    demo.add_argument("--options", action="store_true",
+                      help="also stream Deribit: BTC perpetual, nearest quarterly future and two expiries of options, "
+                           "with a live smile")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,27 +114,39 @@ def default_subscriptions(venues: Sequence[str], symbols: str) -> dict[str, list
 async def _demo(args: argparse.Namespace) -> int:
     by_venue = default_subscriptions(args.venues, args.symbols)
     subscriptions = [f"{venue}:{symbol}" for venue, symbols in by_venue.items() for symbol in symbols]
+    by_source: dict[str, list[str]] = {**by_venue, **perp_subscriptions(args.venues)}
+    venue_of = {source: venue for (venue, _kind), source in MARKETS.items()}
+    subscriptions += [f"{venue_of[s]}:{symbol}" for s, symbols in by_source.items() if s not in by_venue
+                      for symbol in symbols]
+    if args.options:
+        by_source["deribit"] = deribit_sim_symbols()
     async with contextlib.AsyncExitStack() as stack:
         endpoints: dict[str, Any] = {}
         sims: list[Any] = []
         if not args.live:
             from ..sim import SIMULATORS
 
-            for venue, symbols in by_venue.items():
-                sim = SIMULATORS[venue](symbols=symbols, seed=args.seed, interval=args.interval)
+            for source, symbols in by_source.items():
+                sim = SIMULATORS[source](symbols=symbols, seed=args.seed, interval=args.interval)
                 await stack.enter_async_context(sim)
-                endpoints[venue] = sim
+                endpoints[source] = sim
                 sims.append(sim)
-                print(f"{venue:<9} simulator on {sim.ws_url}", flush=True)
+                print(f"{source:<12} simulator on {sim.ws_url}", flush=True)
             print(f"(seed {args.seed}; --live connects to the real exchanges)", flush=True)
+        if args.options:
+            subscriptions += await option_chain(endpoints)
         if args.chain:
             subscriptions += await _start_chain(args, endpoints, stack)
         feed = Feed(subscriptions, channels=["trades", "book", "ticker"], endpoints=endpoints)
         trade_counts: Counter[tuple[str, str]] = Counter()
+        latest: dict[tuple[str, str], Any] = {}
 
         def count(event: Event) -> None:
-            if type(event) is Trade:
+            kind = type(event)
+            if kind is Trade:
                 trade_counts[(event.venue, event.symbol)] += 1
+            elif kind is Funding or kind is OptionTicker:
+                latest[(event.venue, event.symbol)] = event
 
         feed.add_callback(count)
         await stack.enter_async_context(feed)
@@ -138,7 +159,7 @@ async def _demo(args: argparse.Namespace) -> int:
                 loop.add_signal_handler(sig, stop.set)
         for name, at in args.fault:
             loop.call_later(at, _inject, sims, name)
-        summary = await _show(feed, trade_counts, stop, args.duration)
+        summary = await _show(feed, trade_counts, stop, args.duration, latest)
         print(summary)
         if args.export is not None:
             written = feed.export(args.export)
@@ -224,7 +245,7 @@ def _fmt(value: float | None, width: int) -> str:
 
 
 async def _show(feed: Feed, trade_counts: Counter[tuple[str, str]], stop: asyncio.Event,
-                duration: float | None) -> str:
+                duration: float | None, latest: dict[tuple[str, str], Any]) -> str:
     started = time.monotonic()
     cpu_started = time.process_time()
     last_messages = 0
@@ -248,10 +269,10 @@ async def _show(feed: Feed, trade_counts: Counter[tuple[str, str]], stop: asynci
         sync = {(row["venue"], row["symbol"]): row for row in feed.book_stats().to_dict("records")}
         lines = [f"livefeed demo  t={now - started:6.1f}s  msgs/s={msg_rate:8.1f}  reconnects={reconnects}  "
                  f"malformed={malformed}"]
-        lines.append(f"{'venue':<9} {'symbol':<10} {'bid':>10} {'ask':>10} {'spread':>7} {'trades/s':>8} "
+        lines.append(f"{'venue':<9} {'symbol':<17} {'bid':>10} {'ask':>10} {'spread':>7} {'trades/s':>8} "
                      f"{'gaps':>5} {'resyncs':>7}")
         for sub in feed.subscriptions:
-            if sub.venue not in MARKET_VENUES:
+            if sub.venue == "eth" or kind_of(sub.symbol) is Kind.OPTION:  # options: in the smile line
                 continue
             book = feed.books.get((sub.venue, sub.symbol))
             bid = book.best_bid if book is not None else None
@@ -260,7 +281,7 @@ async def _show(feed: Feed, trade_counts: Counter[tuple[str, str]], stop: asynci
             trades = (trade_counts[key] - last_trades[key]) / elapsed
             row = sync.get(key, {})
             spread = ask[0] - bid[0] if bid and ask else None
-            lines.append(f"{sub.venue:<9} {sub.symbol:<10} {_fmt(bid[0] if bid else None, 10)} "
+            lines.append(f"{sub.venue:<9} {sub.symbol:<17} {_fmt(bid[0] if bid else None, 10)} "
                          f"{_fmt(ask[0] if ask else None, 10)} {_fmt(spread, 7)} {trades:>8.1f} "
                          f"{row.get('gaps', 0):>5} {row.get('resyncs', 0):>7}")
         if len(usd_venues) > 1:
@@ -268,6 +289,7 @@ async def _show(feed: Feed, trade_counts: Counter[tuple[str, str]], stop: asynci
                 quote = feed.consolidated("BTC-USD", quote_map={"USDT": "USD"})
                 lines.append(f"consolidated BTC-USD (USDT as USD): best bid {_fmt(quote.bid, 0)} on {quote.bid_venue}, "
                              f"best ask {_fmt(quote.ask, 0)} on {quote.ask_venue}, spread {_fmt(quote.spread, 0)}")
+        lines += derivatives_lines(feed, latest)
         chain = _chain_line(feed)
         if chain:
             lines.append(chain)
