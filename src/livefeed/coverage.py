@@ -116,12 +116,17 @@ def intervals(changes: Iterable[CoverageChange]) -> pd.DataFrame:
         row: list[object] = [c.venue, c.symbol, c.stream, c.state, c.at_ns, None, c.reason]
         rows.append(row)
         open_row[key] = row
-    frame = pd.DataFrame(rows, columns=list(COVERAGE_COLUMNS))
-    for column in ("venue", "symbol", "stream", "state"):
-        frame[column] = frame[column].astype("category")
-    for column in ("start", "end"):
-        frame[column] = pd.to_datetime(frame[column].astype("Int64"), unit="ns", utc=True)
-    frame["reason"] = frame["reason"].astype(object)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(COVERAGE_COLUMNS)
+    data: dict[str, object] = {}
+    for name, values in zip(COVERAGE_COLUMNS, columns, strict=True):
+        if name in ("start", "end"):  # int ns, not through float: a float64 loses the last digits
+            ns = pd.array([None if v is None else int(v) for v in values], dtype="Int64")  # type: ignore[arg-type]
+            data[name] = pd.to_datetime(ns, unit="ns", utc=True)
+        elif name == "reason":
+            data[name] = pd.Series(list(values), dtype=object)
+        else:
+            data[name] = pd.Categorical(list(values))
+    frame = pd.DataFrame(data)
     order = frame.sort_values(["venue", "symbol", "stream"], kind="stable").index  # per stream, as they happened
     return frame.loc[order].reset_index(drop=True)
 
