@@ -513,6 +513,10 @@ class Connection:
         log.info("%s: %s", self.name, self.stats.last_error)
 
 
+def _no_handler(frame: str | bytes) -> None:
+    raise AssertionError("PicowsSocket.start() was not called")
+
+
 class PicowsSocket:
     """A picows connection with what :class:`Connection` uses of a websockets ``ClientConnection``: ``send``,
     ``close``, ``transport.abort()``, ``close_code``/``close_reason`` and websockets' exceptions. Frames are pushed
@@ -529,8 +533,8 @@ class PicowsSocket:
     BACKLOG_HIGH = 4096
 
     def __init__(self, max_size: int | None) -> None:
-        self._early: list[str | bytes] = []
-        self.deliver: Callable[[str | bytes], None] = self._early.append
+        self.deliver: Callable[[str | bytes], None] = _no_handler
+        self._started = False
         self._backlog: deque[str | bytes] = deque()
         self._budget = self.FRAMES_PER_TICK
         self._tick_scheduled = False
@@ -566,11 +570,11 @@ class PicowsSocket:
         self.ws, self.transport = ws, ws.underlying_transport
 
     def start(self, handle: Callable[[str | bytes], None]) -> None:
-        """Send frames to ``handle`` from now on, after those that arrived with the handshake reply."""
-        early, self._early = self._early, []
-        self.deliver = handle
-        for frame in early:
-            handle(frame)
+        """Send frames to ``handle`` from now on, starting with those that arrived with the handshake reply."""
+        self.deliver, self._started = handle, True
+        if self._backlog and not self._tick_scheduled:
+            self._tick_scheduled = True
+            self._loop.call_soon(self._next_tick)
 
     def closed_error(self) -> WebSocketException:
         """The websockets exception for this ended connection (what websockets raises in the same case)."""
@@ -637,7 +641,7 @@ class PicowsSocket:
             self._push(data.decode() if text else data)
 
     def _push(self, data: str | bytes) -> None:
-        if self._budget > 0 and not self._backlog:
+        if self._budget > 0 and not self._backlog and self._started:
             self._budget -= 1
             if not self._tick_scheduled:
                 self._tick_scheduled = True
@@ -645,7 +649,7 @@ class PicowsSocket:
             self.deliver(data)
             return
         self._backlog.append(data)
-        if not self._tick_scheduled:
+        if not self._tick_scheduled and self._started:
             self._tick_scheduled = True
             self._loop.call_soon(self._next_tick)
         if not self._paused and len(self._backlog) > self.BACKLOG_HIGH and self.transport is not None:
