@@ -13,24 +13,28 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .book import OrderBook
 from .callback_watch import CallbackWatch
 from .connection import Backoff
+from .coverage import Coverage, CoverageChange
 from .errors import LivefeedError, MissingExtraError
 from .frameset import FrameAccess, FrameSet
 from .model import BookDelta, BookSnapshot, Event
 from .redact import redact_text, redact_url
 from .registry import SOURCES, adapter_class, parse_subscription, source_of
 from .runtime import LoopThread
-from .sinks.redis import DEFAULT_PREFIX, MalformedMessage, decode_event
+from .sinks.redis import DEFAULT_PREFIX, KINDS, MalformedMessage, decode_event
 
 try:
     import redis.asyncio as aioredis
     from redis.exceptions import RedisError
 except ImportError as exc:  # an optional dependency: the [redis] extra
     raise MissingExtraError.of("livefeed.from_redis", "redis", "redis") from exc
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["RedisFeed", "from_redis"]
 
@@ -97,6 +101,8 @@ class RedisFeed(FrameAccess):
         """``venue:symbol`` of every stream whose source was looked up (the frames of each source are added once)."""
         self.trades, self.top_of_book, self.tickers = (self._frameset.trades, self._frameset.top_of_book,
                                                        self._frameset.tickers)
+        self._coverage = Coverage(capacity)
+        self._frameset.listen(CoverageChange, self._coverage.add)
         self.events_read = 0
         self.errors = 0
         self.malformed = 0
@@ -157,6 +163,10 @@ class RedisFeed(FrameAccess):
             self._callbacks.remove(callback)
 
     # -- state ----------------------------------------------------------------------------------------------------
+    def coverage(self) -> pd.DataFrame:
+        """The publishing feed's coverage (as its ``Feed.coverage()``), from the ``coverage`` messages read."""
+        return self._coverage.to_pandas()
+
     @property
     def books(self) -> dict[tuple[str, str], OrderBook]:
         return dict(self._books)
@@ -173,7 +183,7 @@ class RedisFeed(FrameAccess):
     async def _streams(self, client: aioredis.Redis) -> None:
         if self.subscriptions is not None:
             keys = [f"{self.prefix}:{kind}:{s.venue}:{s.symbol}" for s in self.subscriptions
-                    for kind in ("trades", "book", "ticker")]
+                    for kind in KINDS]
         else:
             keys = [k.decode() async for k in client.scan_iter(match=f"{self.prefix}:*", _type="stream")]
         for key in keys:

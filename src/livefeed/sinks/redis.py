@@ -15,6 +15,9 @@ Message schema (JSON object; times are integer ns since the epoch, ``ts`` may be
   "ts", "receipt_ts", "seq", "first_seq"}`` (delta sizes are absolute; 0 removes the level)
 * ticker: ``{"type": "ticker", "venue", "symbol", "bid_price", "bid_size", "ask_price", "ask_size", "ts",
   "receipt_ts", "seq"}``
+* coverage (kind ``coverage``: a stream's state changed, see :mod:`livefeed.coverage`): ``{"type": "coverage",
+  "venue", "symbol", "stream": "book"|"trades", "state", "reason", "at"}``; a reader rebuilds the same
+  ``coverage()`` intervals from them.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 import orjson
 
 from ..connection import Backoff
+from ..coverage import STREAMS, CoverageChange, CoverageState
 from ..errors import MissingExtraError
 from ..model import BookDelta, BookSnapshot, Event, Side, Ticker, Trade
 from ..naming import parse_instrument
@@ -42,20 +46,23 @@ try:
 except ImportError as exc:  # an optional dependency: the [redis] extra
     raise MissingExtraError.of("The Redis sink (livefeed.sinks.redis)", "redis", "redis") from exc
 
-__all__ = ["RedisSink", "encode_event", "decode_event", "event_kind", "DEFAULT_PREFIX", "MalformedMessage"]
+__all__ = ["RedisSink", "encode_event", "decode_event", "event_kind", "DEFAULT_PREFIX", "MalformedMessage", "KINDS"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "livefeed"
-_KIND = {Trade: "trades", BookSnapshot: "book", BookDelta: "book", Ticker: "ticker"}
+_KIND = {Trade: "trades", BookSnapshot: "book", BookDelta: "book", Ticker: "ticker", CoverageChange: "coverage"}
+KINDS = ("trades", "book", "ticker", "coverage")
+"""The kinds of stream a sink writes per market (``<prefix>:<kind>:<venue>:<symbol>``)."""
+_STATES = frozenset(str(s) for s in CoverageState)
 
 
-def event_kind(event: Event) -> str | None:
-    """``trades`` / ``book`` / ``ticker``, or None for events this schema does not carry."""
+def event_kind(event: Event | CoverageChange) -> str | None:
+    """``trades`` / ``book`` / ``ticker`` / ``coverage``, or None for events this schema does not carry."""
     return _KIND.get(type(event))
 
 
-def encode_event(event: Event) -> bytes:
+def encode_event(event: Event | CoverageChange) -> bytes:
     """One event as the documented JSON message."""
     cls = type(event)
     if cls is Trade:
@@ -73,6 +80,10 @@ def encode_event(event: Event) -> bytes:
         body = {"type": "ticker", "venue": k.venue, "symbol": k.symbol, "bid_price": k.bid_price,
                 "bid_size": k.bid_size, "ask_price": k.ask_price, "ask_size": k.ask_size, "ts": k.exchange_ts,
                 "receipt_ts": k.receipt_ts, "seq": k.sequence}
+    elif cls is CoverageChange:
+        c: CoverageChange = event  # type: ignore[assignment]
+        body = {"type": "coverage", "venue": c.venue, "symbol": c.symbol, "stream": c.stream, "state": c.state,
+                "reason": c.reason, "at": c.at_ns}
     else:
         raise TypeError(f"no Redis schema for {cls.__name__} events")
     return orjson.dumps(body)
@@ -82,7 +93,7 @@ class MalformedMessage(ValueError):
     """A Redis entry that is not a livefeed message of the documented schema (counted and skipped by readers)."""
 
 
-def decode_event(data: bytes | str) -> Event:
+def decode_event(data: bytes | str) -> Event | CoverageChange:
     """The inverse of :func:`encode_event` (floats round-trip exactly); anything else is ``MalformedMessage``.
 
     Every field is checked, because a stream is writable by anyone who can reach Redis: the venue must be a known
@@ -97,6 +108,8 @@ def decode_event(data: bytes | str) -> Event:
     kind = m.get("type")
     try:
         venue, symbol = _venue(m["venue"]), _symbol(m["symbol"])
+        if kind == "coverage":
+            return _coverage(venue, symbol, m)
         ts, receipt, seq = _time(m["ts"], True), _time(m["receipt_ts"]), _seq(m["seq"])
         if kind == "trade":
             side, trade_id = m["side"], m["trade_id"]
@@ -117,6 +130,15 @@ def decode_event(data: bytes | str) -> Event:
     if kind is None:
         raise MalformedMessage("message without a 'type' field")
     raise MalformedMessage(f"unknown livefeed message type {str(kind)[:40]!r}")
+
+
+def _coverage(venue: str, symbol: str, m: dict[str, Any]) -> CoverageChange:
+    stream, state, reason = m["stream"], m["state"], m["reason"]
+    if stream not in STREAMS or state not in _STATES:
+        raise MalformedMessage(f"bad coverage stream {str(stream)[:20]!r} or state {str(state)[:20]!r}")
+    if not isinstance(reason, str) or len(reason) > 500:
+        raise MalformedMessage("coverage reason is not a short text")
+    return CoverageChange(venue, symbol, stream, state, reason, _time(m["at"]))
 
 
 def _venue(value: object) -> str:
@@ -257,7 +279,7 @@ class RedisSink:
         self._accepting = True
         self._task = asyncio.create_task(self._run(), name="livefeed-redis-sink")
 
-    def on_event(self, event: Event) -> None:
+    def on_event(self, event: Event | CoverageChange) -> None:
         kind = _KIND.get(type(event))
         if kind is None:
             return
