@@ -13,7 +13,8 @@ is known exactly. :func:`start_server` forks a process that serves it on 127.0.0
 
 The server writes pre-encoded WebSocket frames, so its per-message cost is nil and it never shares a GIL with the
 client it feeds. ``mode="bulk"`` (the default) writes them in 256 KiB batches under the transport's flow control;
-``mode="paced"`` writes one frame per ``write`` and yields to the loop after each, like a live exchange;
+``mode="paced"`` writes one frame per ``write`` and yields to the loop after each, like a live exchange (with
+``rate``: frame ``i`` is written at ``started + i / rate``, in 1 ms steps);
 ``mode="burst"`` writes the whole stream in one ``write`` (the kernel and the transport buffer it all).
 :func:`load_stream` caches generated streams under ``.bench/`` (generating 100,000 messages takes half a minute).
 Only the standard library and ``websockets`` are imported, so
@@ -218,9 +219,10 @@ def encode_frames(payloads: list[bytes], batch_bytes: int = BATCH_BYTES) -> list
 class _Replay:
     """Server state: the stream, its encoded frames, and when the latest replay started and ended."""
 
-    def __init__(self, stream: Stream, mode: str = "bulk") -> None:
+    def __init__(self, stream: Stream, mode: str = "bulk", rate: float | None = None) -> None:
         self.stream = stream
         self.mode = mode
+        self.rate = rate
         if mode == "paced":
             self.blobs = encode_frames(stream.frames, batch_bytes=1)
         elif mode == "burst":
@@ -274,6 +276,9 @@ class _Replay:
         transport = ws.transport
         self.started = time.monotonic()
         self.finished = float("nan")
+        if self.rate is not None:
+            await self._replay_at_rate(ws, self.rate)
+            return
         for blob in self.blobs:
             transport.write(blob)
             await ws.drain()
@@ -281,8 +286,20 @@ class _Replay:
         self.finished = time.monotonic()
 
 
-async def _serve(stream: Stream, ports: multiprocessing.Queue[int], mode: str) -> None:
-    replay = _Replay(stream, mode)
+    async def _replay_at_rate(self, ws: ServerConnection, rate: float) -> None:
+        frames, sent, transport = self.blobs, 0, ws.transport
+        while sent < len(frames) and not transport.is_closing():
+            due = min(len(frames), int((time.monotonic() - self.started) * rate) + 1)
+            if due > sent:
+                transport.write(b"".join(frames[sent:due]))
+                sent = due
+                await ws.drain()
+            await asyncio.sleep(0.001)
+        self.finished = time.monotonic()
+
+
+async def _serve(stream: Stream, ports: multiprocessing.Queue[int], mode: str, rate: float | None) -> None:
+    replay = _Replay(stream, mode, rate)
     async with serve(
         replay.handle, "127.0.0.1", 0, process_request=replay.process_request, compression=None, max_size=None
     ) as server:
@@ -290,18 +307,20 @@ async def _serve(stream: Stream, ports: multiprocessing.Queue[int], mode: str) -
         await server.serve_forever()
 
 
-def _server_main(stream: Stream, ports: multiprocessing.Queue[int], mode: str) -> None:
-    asyncio.run(_serve(stream, ports, mode))
+def _server_main(stream: Stream, ports: multiprocessing.Queue[int], mode: str, rate: float | None) -> None:
+    asyncio.run(_serve(stream, ports, mode, rate))
 
 
-def start_server(stream: Stream, timeout: float = 120.0, mode: str = "bulk",
+def start_server(stream: Stream, timeout: float = 120.0, mode: str = "bulk", rate: float | None = None,
                  ) -> tuple[multiprocessing.process.BaseProcess, int]:
-    """Fork a server process for ``stream`` writing in ``mode`` (see :data:`MODES`); returns it (terminate it when
-    done) and its port."""
+    """Fork a server process for ``stream`` writing in ``mode`` (see :data:`MODES`; ``rate`` in messages/s implies
+    ``paced``); returns it (terminate it when done) and its port."""
     if mode not in MODES:
         raise ValueError(f"server mode must be one of {MODES}, got {mode!r}")
+    if rate is not None:
+        mode = "paced"
     context = multiprocessing.get_context("fork")  # the child inherits the frames instead of unpickling them
     ports: multiprocessing.Queue[int] = context.Queue()
-    process = context.Process(target=_server_main, args=(stream, ports, mode), name="bench-server", daemon=True)
+    process = context.Process(target=_server_main, args=(stream, ports, mode, rate), name="bench-server", daemon=True)
     process.start()
     return process, ports.get(timeout=timeout)
