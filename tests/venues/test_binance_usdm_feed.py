@@ -148,8 +148,10 @@ async def test_a_silent_book_is_resubscribed_on_the_public_connection() -> None:
         feed = Feed(["binance:BTC-USDT-PERP"], channels=["book"], endpoints={"binance-usdm": sim}, connection=options,
                     venue_options={"binance-usdm": {"open_interest_every": 0}})
         async with feed:
-            await until(feed, lambda: synced(feed), what="synced")
-            before = feed.book_stats().iloc[0]  # a slow first snapshot may already have counted as silence
+            # a slow first snapshot may count as silence and resubscribe: let that settle first
+            await until(feed, lambda: synced(feed) and int(feed.book_stats()["deltas"].iloc[0]) >= 100,
+                        what="synced, 100 diffs")
+            before = feed.book_stats().iloc[0]
             sim.pause()
             async with asyncio.timeout(20):  # the market is paused: no feed events to wake on
                 while int(feed.book_stats()["stale_resyncs"].iloc[0]) <= before["stale_resyncs"]:
