@@ -12,6 +12,7 @@ from livefeed.venues.binance_usdm import (
     BinanceUsdmAdapter,
     PuSequencer,
     listed_symbols,
+    open_interest_spacing,
     parse_agg_trade,
     parse_book_ticker,
     parse_depth,
@@ -67,6 +68,12 @@ def test_listing_keeps_trading_perpetuals_and_quarterlies_only() -> None:
         entry("BTCUSDT_X", "TRADIFI_PERPETUAL"),
     ]}
     assert listed_symbols(body) == {"BTC-USDT-PERP", "BTC-USDT-20261225", "BTC-USDT-20270326"}
+
+
+def test_open_interest_polls_spread_evenly_within_a_quarter_of_the_weight_budget() -> None:
+    assert open_interest_spacing(10.0, 4) == 2.5  # each of 4 symbols every 10 s
+    assert open_interest_spacing(10.0, 500) == 0.1  # 500 symbols: 10 requests/s (600 of 2,400 weight a minute)
+    assert 60 / open_interest_spacing(1.0, 10_000) <= 2400 / 4
 
 
 def test_spot_and_option_names_are_refused_by_the_source() -> None:

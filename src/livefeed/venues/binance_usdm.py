@@ -53,6 +53,7 @@ __all__ = [
     "parse_snapshot",
     "SNAPSHOT_LIMITS",
     "OPEN_INTEREST_MAX_PER_SECOND",
+    "open_interest_spacing",
 ]
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,12 @@ def listed_symbols(body: Mapping[str, Any]) -> set[str]:
             delivery = dt.datetime.fromtimestamp(s["deliveryDate"] / 1000, dt.UTC)
             listed.add(f"{pair}-{delivery:%Y%m%d}")
     return listed
+
+
+def open_interest_spacing(every: float, symbols: int) -> float:
+    """Seconds between two ``/fapi/v1/openInterest`` requests: each of ``symbols`` once every ``every`` s, but
+    never more than :data:`OPEN_INTEREST_MAX_PER_SECOND` requests a second (weight 1 each)."""
+    return max(every / symbols, 1 / OPEN_INTEREST_MAX_PER_SECOND)
 
 
 # -- parsers ----------------------------------------------------------------------------------------------------
@@ -469,7 +476,7 @@ class BinanceUsdmAdapter(MarketAdapter):
 
     async def _poll_open_interest(self) -> None:
         """Each symbol every ``open_interest_every`` s, requests spread evenly, at most 10/s (weight 1 each)."""
-        spacing = max(self.open_interest_every / len(self.symbols), 1 / OPEN_INTEREST_MAX_PER_SECOND)
+        spacing = open_interest_spacing(self.open_interest_every, len(self.symbols))
         while True:
             for symbol in self.symbols:
                 body = await self._get_json("/fapi/v1/openInterest", symbol, {}, "open interest")
