@@ -14,7 +14,7 @@ import pytest
 from livefeed import ConnectionOptions, Feed
 from livefeed.errors import UnknownSymbolError
 from livefeed.model import Side
-from livefeed.sim import BinanceUsdmSim
+from livefeed.sim import BinanceSim, BinanceUsdmSim
 
 from ..conftest import STEADY, assert_books_exact, stat, synced, until
 
@@ -165,3 +165,19 @@ async def test_a_silent_book_is_resubscribed_on_the_public_connection() -> None:
             assert stat(feed, "stale_timeouts") == 0
             unsubscribed = [s for s in sim.sessions if s.route == "public"]
             assert [list(s.subscriptions) for s in unsubscribed] == [["btcusdt@depth@100ms"]]  # subscribed again
+
+
+async def test_spot_and_perpetual_of_one_venue_in_one_feed_keep_their_own_books() -> None:
+    async with BinanceSim(["BTC-USDT"], seed=8, interval=0.01) as spot, \
+            BinanceUsdmSim(["BTC-USDT-PERP"], seed=8, interval=0.01) as perp:
+        feed = Feed(["binance:BTC-USDT", "binance:BTC-USDT-PERP"], channels=["trades", "book"], connection=STEADY,
+                    endpoints={"binance": spot, "binance-usdm": perp},
+                    venue_options={"binance-usdm": {"open_interest_every": 0}})
+        async with feed:
+            await until(feed, lambda: synced(feed) and len(feed.book_stats()) == 2, what="both books synced")
+            await until(feed, lambda: per_symbol(feed.trades) == {"BTC-USDT", "BTC-USDT-PERP"}, what="both trade")
+            await assert_books_exact(feed, spot, "binance", ["BTC-USDT"])
+            await assert_books_exact(feed, perp, "binance", ["BTC-USDT-PERP"], last_sequence=perp.last_update_id)
+            assert sorted(c.name for c in feed.connections) == [
+                "binance-0", "binance-usdm-market-0", "binance-usdm-public-0"]
+            assert set(feed.funding.to_pandas()["symbol"].astype(str)) <= {"BTC-USDT-PERP"}
