@@ -262,7 +262,7 @@ class PuSequencer:
 
 # -- the adapter ------------------------------------------------------------------------------------------------
 class BinanceUsdmAdapter(MarketAdapter):
-    """Binance USD-M perpetuals and quarterly futures over ``/stream`` with live ``SUBSCRIBE`` messages.
+    """Binance USD-M perpetuals and quarterly futures over combined streams with live ``SUBSCRIBE`` messages.
 
     Since 2026-04-23 Binance serves USD-M streams only on routed endpoints: depth and ``bookTicker`` on
     ``/public/stream``, the other market streams on ``/market/stream`` (one stream category per connection), so
