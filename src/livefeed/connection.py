@@ -309,6 +309,7 @@ class Connection:
             initial=self.options.backoff_initial, cap=self.options.backoff_cap, rng=rng or random.Random()
         )
         self._ws: ClientConnection | PicowsSocket | None = None
+        self._holds: set[str] = set()
         self._closing = False
         self._wake = asyncio.Event()
         self._connected = asyncio.Event()
@@ -352,6 +353,22 @@ class Connection:
             await ws.send(text)
         except WebSocketException as exc:
             raise ConnectionError(f"{self.name}: send failed: {exc}") from exc
+
+    def hold_reading(self, holder: str) -> None:
+        """Stop handing on frames and reading the socket until every holder has called :meth:`release_reading`
+        (or the session ends): the kernel keeps what arrives meanwhile. For a reader that cannot keep up with a burst
+        while it waits, e.g. a book buffering diffs behind its REST snapshot. Frames already read are kept, never
+        dropped. With websockets it is a no-op (its own flow control and slower reads pace the burst)."""
+        self._holds.add(holder)
+        ws = self._ws
+        if isinstance(ws, PicowsSocket):
+            ws.hold(True)
+
+    def release_reading(self, holder: str) -> None:
+        self._holds.discard(holder)
+        ws = self._ws
+        if not self._holds and isinstance(ws, PicowsSocket):
+            ws.hold(False)
 
     async def run(self) -> None:
         """Connect, read and reconnect until :meth:`close` or a fatal error (then ``state`` is ``failed``)."""
@@ -419,6 +436,7 @@ class Connection:
         watchdog = asyncio.create_task(self._watch(ws), name=f"{self.name}-watchdog")
         pinger: asyncio.Task[None] | None = None
         handle = self._frame_handler()
+        self._holds.clear()  # holds were on the last session's socket
         if isinstance(ws, PicowsSocket):
             ws.start(handle)  # frames go to the venue from the socket callback, as they arrive
         try:
@@ -539,6 +557,7 @@ class PicowsSocket:
         self._budget = self.FRAMES_PER_TICK
         self._tick_scheduled = False
         self._paused = False
+        self._held = False
         self._loop = asyncio.get_running_loop()
         self.max_size = max_size
         self.ws: picows.WSTransport | None = None
@@ -640,8 +659,22 @@ class PicowsSocket:
             data, text, self._parts, self._text = b"".join(self._parts), self._text, [], False
             self._push(data.decode() if text else data)
 
+    def hold(self, held: bool) -> None:
+        """While held, frames wait in the backlog and the socket is not read (see ``Connection.hold_reading``)."""
+        if held == self._held:
+            return
+        self._held = held
+        transport = self.transport
+        if held:
+            if not self._paused and transport is not None and not transport.is_closing():
+                self._paused = True
+                transport.pause_reading()
+        elif not self._tick_scheduled and self._started:
+            self._tick_scheduled = True
+            self._loop.call_soon(self._next_tick)
+
     def _push(self, data: str | bytes) -> None:
-        if self._budget > 0 and not self._backlog and self._started:
+        if self._budget > 0 and not self._backlog and self._started and not self._held:
             self._budget -= 1
             if not self._tick_scheduled:
                 self._tick_scheduled = True
@@ -649,7 +682,7 @@ class PicowsSocket:
             self.deliver(data)
             return
         self._backlog.append(data)
-        if not self._tick_scheduled and self._started:
+        if not self._tick_scheduled and self._started and not self._held:
             self._tick_scheduled = True
             self._loop.call_soon(self._next_tick)
         if not self._paused and len(self._backlog) > self.BACKLOG_HIGH and self.transport is not None:
@@ -659,14 +692,17 @@ class PicowsSocket:
     def _next_tick(self) -> None:
         """A new loop iteration: a fresh budget, spent on the backlog first."""
         self._tick_scheduled = False
+        if self._held:
+            return  # hold(False) schedules the next turn
         budget, backlog, deliver = self.FRAMES_PER_TICK, self._backlog, self.deliver
-        while backlog and budget > 0:
+        while backlog and budget > 0 and not self._held:
             budget -= 1
             deliver(backlog.popleft())
         self._budget = budget
-        if backlog:
-            self._tick_scheduled = True
-            self._loop.call_soon(self._next_tick)
+        if backlog or self._held:
+            if not self._held:
+                self._tick_scheduled = True
+                self._loop.call_soon(self._next_tick)
         elif self._paused and self.transport is not None and not self.transport.is_closing():
             self._paused = False
             self.transport.resume_reading()
