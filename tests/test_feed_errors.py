@@ -168,7 +168,7 @@ def test_export_skips_and_counts_rows_whose_partition_is_not_a_plain_name(tmp_pa
     frame = RollingFrame(TRADE_COLUMNS, 100)
     ns = 1_764_000_000_000_000_000
     for venue, symbol in [("binance", "BTC-USDT"), ("binance", TRAVERSAL), ("../..", "ETH-USDT"), ("binance", "..")]:
-        frame.append((ns, ns, venue, symbol, 100.0, 1.0, "buy", "1"))
+        frame.append((ns, ns, venue, symbol, 100.0, 1.0, "buy", "1", "live"))
     target = tmp_path / "deep" / "er" / "export"
     written = export_frames({"trades": frame}, target)
     assert written.skipped == {"trades": 3}

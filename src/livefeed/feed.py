@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import live as _live
+from .backfill import WarmStart, parse_history
 from .book import OrderBook
 from .callback_watch import CallbackWatch
 from .connection import Connection, ConnectionOptions
@@ -43,7 +44,13 @@ from .errors import (
     UnknownChannelError,
     UnknownVenueError,
 )
-from .feed_config import check_capacity, check_event_queue_size, check_venue_options, connection_options
+from .feed_config import (
+    check_audit_every,
+    check_capacity,
+    check_event_queue_size,
+    check_venue_options,
+    connection_options,
+)
 from .frames import RollingFrame
 from .frameset import TICKER_COLUMNS, TOP_OF_BOOK_COLUMNS, TRADE_COLUMNS, FrameAccess, FrameSet
 from .model import Event, Side, Trade
@@ -124,6 +131,14 @@ class Feed(FrameAccess):
     raw_capture:
         a directory (or a :class:`~livefeed.sinks.raw_capture.RawCapture`) to record every raw frame and REST body into,
         for ``livefeed replay``.
+    history:
+        warm start: fill the trades frame with this much recent history (``"15min"``, ``"1h"``, or seconds) from
+        each venue's REST API before live rows, each trade once, ``origin="backfill"`` (see :mod:`livefeed.backfill`
+        for what each venue can reach); ``feed.wait_history()`` waits for it, ``feed.history_report()`` says how it
+        went. Off by default.
+    audit_every:
+        seconds between REST checks of each book's top against the venue's snapshot at the same update id
+        (Binance; ``kind="rest_top"`` in :meth:`audit`). Off by default; at least 10 s.
     """
 
     def __init__(
@@ -139,6 +154,8 @@ class Feed(FrameAccess):
         sinks: Iterable[Sink] = (),
         venue_options: Mapping[str, Mapping[str, Any]] | None = None,
         raw_capture: str | Path | Any | None = None,
+        history: str | float | None = None,
+        audit_every: float | None = None,
     ) -> None:
         if isinstance(subscriptions, str):
             subscriptions = [subscriptions]
@@ -177,6 +194,10 @@ class Feed(FrameAccess):
             for source, opts in venue_options.items()
         }
         self.validate = validate
+        self.history_ns = parse_history(history)
+        """How far back the warm start reaches (ns), or ``None`` (``history=``)."""
+        self.audit_every = check_audit_every(audit_every)
+        self._warm_start: WarmStart | None = None
         self._frameset = FrameSet(capacity, (adapter_class(source) for source in dict.fromkeys(
             source_of(sub) for sub in self.subscriptions)))
         self._routes = self._frameset.routes
@@ -342,12 +363,28 @@ class Feed(FrameAccess):
         self._books = {(a.name, s): book for a in self._markets() for s, book in a.books.items()}
         self._frameset.use_books(self._books)
         self._loop = asyncio.get_running_loop()
-        self._tasks = [asyncio.create_task(a.run(), name=f"livefeed-{a.name}") for a in adapters]
+        quality = self._start_quality(adapters)
+        self._tasks = [asyncio.create_task(a.run(), name=f"livefeed-{a.name}") for a in adapters] + quality
         try:  # an endpoint that can never work (HTTP 401/403/404, not WebSocket, TLS mismatch) fails the start
             await asyncio.gather(*(a.first_connect() for a in adapters))
         except BaseException:
             await self._close()
             raise
+
+    def _start_quality(self, adapters: list[Source]) -> list[asyncio.Task[None]]:
+        """Warm start (a gate in front of each adapter's trades, then its history task) and the REST audit task;
+        before the adapters run, so no live trade passes the gate unseen."""
+        from .audit import audit_every_loop
+
+        markets = [a for a in adapters if isinstance(a, MarketAdapter)]
+        tasks = []
+        if self.history_ns is not None:
+            self._warm_start = warm = WarmStart(self.history_ns, self._frameset.capacity)
+            for adapter, gate in warm.install(markets):
+                tasks.append(asyncio.create_task(warm.run(adapter, gate), name=f"livefeed-history-{adapter.name}"))
+        if self.audit_every is not None:
+            tasks.append(asyncio.create_task(audit_every_loop(markets, self.audit_every), name="livefeed-audit"))
+        return tasks
 
     async def _close(self) -> None:
         self._stopping = True
@@ -578,6 +615,37 @@ class Feed(FrameAccess):
         if stream is None:
             raise ValueError(f"which stream's coverage applies to {frame!r}? pass stream='book' or 'trades'")
         return self._coverage.valid_rows(self.frames[frame].to_pandas(), stream)
+
+    def audit(self) -> pd.DataFrame:
+        """Per book, the independent evidence that it is right, accumulated live: one row per (``venue``,
+        ``symbol``, ``kind``) with ``agree``, ``disagree``, ``unverifiable``, ``checks``, ``resyncs`` (forced by a
+        disagreement) and ``last_disagreement``. Kinds: ``book_ticker`` (Binance bookTicker matched by update id),
+        ``checksum`` (Kraken and OKX CRC32 passes and failures), ``rest_top`` (``audit_every=``). See
+        :mod:`livefeed.audit`; Prometheus: ``livefeed_audit_checks_total``."""
+        import pandas as pd
+
+        from .audit import AUDIT_COLUMNS, audit_rows
+
+        def rows() -> list[dict[str, object]]:
+            return audit_rows(self._markets())
+
+        taken = self._runner.call(rows) if self._runner is not None and self._runner.alive else rows()
+        return pd.DataFrame(taken, columns=list(AUDIT_COLUMNS))
+
+    def wait_history(self, timeout: float = 60.0) -> bool:
+        """Block until the warm start (``history=``) has put every market's history in the frame; ``True`` when
+        done (or none was asked for), ``False`` after ``timeout`` seconds. Not on the feed's loop."""
+        warm = self._warm_start
+        return True if warm is None else warm.done.wait(timeout)
+
+    def history_report(self) -> pd.DataFrame:
+        """How the warm start went, per market: history ``rows`` put before the live ones, the oldest trade's
+        time (``first_ts``, ns), ``seconds`` the REST requests took, and the ``error`` if the venue refused."""
+        import pandas as pd
+
+        warm = self._warm_start
+        return pd.DataFrame(warm.report_rows() if warm is not None else [],
+                            columns=["venue", "symbol", "rows", "first_ts", "seconds", "error"])
 
     def export(self, directory: str | Path, format: str = "parquet") -> dict[str, Path]:
         """Write every non-empty rolling frame, and ``coverage``, to ``directory`` as Parquet or CSV; returns the

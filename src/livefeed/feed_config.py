@@ -14,7 +14,14 @@ from .frames import MAX_CAPACITY
 from .registry import adapter_class
 from .source import AdapterOptions, Source, VenueEndpoints
 
-__all__ = ["check_capacity", "check_event_queue_size", "connection_options", "check_venue_options"]
+__all__ = [
+    "check_capacity", "check_event_queue_size", "connection_options", "check_venue_options", "check_audit_every",
+    "MIN_AUDIT_EVERY",
+]
+
+MIN_AUDIT_EVERY = 10.0
+"""Seconds: a REST check of every book that often stays far inside any venue's budget (Binance: 5 weight per
+book, against 6,000 a minute)."""
 
 _FEED_SUPPLIED = frozenset({"self", "symbols", "channels", "emit", "endpoints", "options"})
 """Adapter parameters the feed fills in itself; every other keyword is a venue setting."""
@@ -30,6 +37,16 @@ def check_capacity(capacity: object) -> int:
         raise ConfigError(f"capacity must be a whole number of rows from 1 to {MAX_CAPACITY:,} per frame, "
                           f"got {capacity!r}")
     return capacity
+
+
+def check_audit_every(seconds: object) -> float | None:
+    """``audit_every=``: ``None`` (off) or seconds between REST checks of each book, at least ``MIN_AUDIT_EVERY``."""
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds >= MIN_AUDIT_EVERY:
+        raise ConfigError(f"audit_every must be None (off) or at least {MIN_AUDIT_EVERY:g} seconds between REST "
+                          f"checks of each book, got {seconds!r}")
+    return float(seconds)
 
 
 def check_event_queue_size(size: object) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .backfill import BackfillTrade, FilledTrade
 from .frames import RollingFrame
 from .model import BookDelta, BookSnapshot, Ticker, Trade
 
@@ -25,8 +26,10 @@ __all__ = [
 
 TRADE_COLUMNS = {
     "ts": "time", "receipt_ts": "time", "venue": "category", "symbol": "category",
-    "price": "float", "size": "float", "side": "category", "trade_id": "object",
+    "price": "float", "size": "float", "side": "category", "trade_id": "object", "origin": "category",
 }
+"""``origin``: ``"live"`` (the stream), ``"backfill"`` (REST history at start, ``Feed(history=...)``) or
+``"gapfill"`` (REST trades that filled a trade-id hole); see :mod:`livefeed.backfill`."""
 TOP_OF_BOOK_COLUMNS = {
     "ts": "time", "receipt_ts": "time", "venue": "category", "symbol": "category",
     "bid_price": "float", "bid_size": "float", "ask_price": "float", "ask_size": "float",
@@ -43,11 +46,11 @@ Route = Callable[[Any], None]
 Books = Mapping[tuple[str, str], "OrderBook"]
 
 
-def _trade_route(frame: RollingFrame) -> Route:
+def _trade_route(frame: RollingFrame, origin: str = "live") -> Route:
     append = frame.append
 
     def route(t: Trade) -> None:  # the row is built inline: one call less per trade on the hot path
-        append((t.exchange_ts, t.receipt_ts, t.venue, t.symbol, t.price, t.size, t.side.value, t.trade_id))
+        append((t.exchange_ts, t.receipt_ts, t.venue, t.symbol, t.price, t.size, t.side.value, t.trade_id, origin))
 
     return route
 
@@ -150,6 +153,8 @@ class FrameSet:
         self._targets: dict[type, list[tuple[RollingFrame, Callable[[Any], tuple[object, ...]]]]] = {}
         self.routes: dict[type, Route] = {
             Trade: _trade_route(self.trades),
+            BackfillTrade: _trade_route(self.trades, BackfillTrade.origin),
+            FilledTrade: _trade_route(self.trades, FilledTrade.origin),
             Ticker: _ticker_route(self.tickers),
             BookSnapshot: self.recorder.record,
             BookDelta: self.recorder.record,
@@ -200,7 +205,14 @@ class FrameSet:
 
     def listen(self, event_type: type, listener: Route) -> None:
         """Also call ``listener(event)`` for every event of ``event_type``, after its rows are appended (e.g. live
-        bars from trades). Call it on the thread that routes (the feed's loop)."""
+        bars from trades; a :class:`~livefeed.model.Trade` listener also hears backfilled and filled trades).
+        Call it on the thread that routes (the feed's loop)."""
+        if event_type is Trade:
+            for derived in (BackfillTrade, FilledTrade):
+                self._listen(derived, listener)
+        self._listen(event_type, listener)
+
+    def _listen(self, event_type: type, listener: Route) -> None:
         before = self.routes.get(event_type)
         if before is None:
             self.routes[event_type] = listener

@@ -20,7 +20,8 @@ def trades_frame(rows: int = 120) -> RollingFrame:
     for i in range(rows):
         ts = T0 - DAY // 2 + i * (DAY // 50)  # spans three UTC days
         symbol = "BTC-USDT" if i % 3 else "ETH-USDT"
-        frame.append((ts, ts + 1_000, "binance", symbol, 100.0 + i, 0.5 + i % 7, "buy" if i % 2 else "sell", str(i)))
+        frame.append((ts, ts + 1_000, "binance", symbol, 100.0 + i, 0.5 + i % 7, "buy" if i % 2 else "sell", str(i),
+                      "live"))
     return frame
 
 

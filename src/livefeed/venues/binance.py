@@ -24,6 +24,7 @@ try:
 except ImportError:  # no wheel for this platform: every frame takes the orjson path
     msgspec = None  # type: ignore[assignment]
 
+from ..audit import BookAudit
 from ..book import OrderBook
 from ..connection import Backoff, Connection
 from ..model import BookDelta, BookSnapshot, Side, Ticker, Trade
@@ -247,6 +248,9 @@ class BinanceAdapter(MarketAdapter):
         self._by_venue_symbol = {venue_symbol(s): s for s in self.symbols}
         self._fetching: dict[str, asyncio.Task[None]] = {}
         self._request_id = 0
+        self.book_audit = BookAudit("binance", self.symbols, ["book_ticker"] if "ticker" in self.channels else [])
+        """bookTickers (and REST tops, ``Feed(audit_every=...)``) matched by update id against the books."""
+        self._audit_pending = self.book_audit.pending  # the same dict: one look-up on the hot path
 
     async def validate(self) -> None:
         listed = await self.list_symbols("/api/v3/exchangeInfo", listed_symbols)
@@ -291,6 +295,8 @@ class BinanceAdapter(MarketAdapter):
                 conn.stats.observe_lag(depth.E * _MS, receipt_ns)
                 delta = BookDelta("binance", symbol, depth.b, depth.a, depth.E * _MS, receipt_ns, depth.u, depth.U)
                 self.settle(symbol, self.rules[symbol].judge(delta), delta, conn)  # type: ignore[attr-defined]
+                if self._audit_pending:
+                    self._audit_settle(symbol, conn)
                 return
         message = decode_object(frame)
         data = message.get("data")
@@ -305,11 +311,17 @@ class BinanceAdapter(MarketAdapter):
             conn.stats.observe_lag(data["E"] * _MS, receipt_ns)
             delta = parse_depth(data, symbol, receipt_ns)
             self.settle(symbol, self.rules[symbol].judge(delta), delta, conn)  # type: ignore[attr-defined]
+            if self._audit_pending:
+                self._audit_settle(symbol, conn)
         elif kind == "trade":
             conn.stats.observe_lag(data["E"] * _MS, receipt_ns)
             self.emit(parse_trade(data, symbol, receipt_ns))
         elif kind is None and "u" in data and "b" in data:
-            self.emit(parse_book_ticker(data, symbol, receipt_ns))
+            ticker = parse_book_ticker(data, symbol, receipt_ns)
+            self.emit(ticker)
+            if "book" in self.channels:
+                top = (ticker.bid_price, ticker.bid_size, ticker.ask_price, ticker.ask_size)
+                self.audit_reference(symbol, "book_ticker", data["u"], top, conn)
         else:
             raise MalformedFrame(f"unknown event {kind!r}")
 
@@ -349,6 +361,7 @@ class BinanceAdapter(MarketAdapter):
 
     def unsync(self, symbol: str) -> None:
         super().unsync(symbol)
+        self.book_audit.forget(symbol)
         task = self._fetching.pop(symbol, None)
         if task is not None:
             task.cancel()
@@ -365,6 +378,8 @@ class BinanceAdapter(MarketAdapter):
                         self.settle(symbol, Verdict.APPLY, snapshot, None)
                         for delta in pending:
                             self.settle(symbol, Verdict.APPLY, delta, None)
+                        if self._audit_pending:
+                            self._audit_settle(symbol, self.connection_of(symbol))
                         return
                     if verdict is Verdict.GAP:  # ids missing among the diffs buffered behind the snapshot
                         self.settle(symbol, verdict, None, None)  # counts it; this task is the resync already
@@ -402,6 +417,37 @@ class BinanceAdapter(MarketAdapter):
             log.warning("binance %s: snapshot body is not a depth snapshot (%s: %s)", symbol, type(exc).__name__,
                         redact_text(str(exc))[:200])
             return None
+
+    # -- live audit ---------------------------------------------------------------------------------------------
+
+    def audit_reference(self, symbol: str, kind: str, update_id: int, top: tuple[float, float, float, float],
+                        conn: Connection | None) -> None:
+        """The venue's top of ``symbol``'s book at ``update_id`` (a bookTicker, a REST depth): matched against the
+        book at that id (see :mod:`livefeed.audit`); a disagreement resyncs the book."""
+        synced = self.sync[symbol].synced
+        if not self.book_audit.reference(symbol, kind, update_id, top, self.books[symbol], synced):
+            self._audit_resync(symbol, conn)
+
+    def _audit_settle(self, symbol: str, conn: Connection | None) -> None:
+        if symbol in self._audit_pending and not self.book_audit.settle(symbol, self.books[symbol]):
+            self._audit_resync(symbol, conn)
+
+    def _audit_resync(self, symbol: str, conn: Connection | None) -> None:
+        stats = self.sync[symbol]
+        stats.resyncs += 1
+        self.unsync(symbol)
+        self.resync_book(symbol, conn)
+
+    async def audit_rest_top(self, symbol: str) -> None:
+        """One REST check of ``symbol``'s book: ``GET /api/v3/depth?limit=5`` (weight 5 of the 6,000/min), its
+        best levels at ``lastUpdateId`` matched like a bookTicker (``rest_top`` in ``feed.audit()``)."""
+        from .recent_trades import get_json
+
+        body = await get_json(self, "/api/v3/depth", {"symbol": venue_symbol(symbol), "limit": 5})
+        bids, asks = body.get("bids") or [], body.get("asks") or []
+        if bids and asks:
+            top = (float(bids[0][0]), float(bids[0][1]), float(asks[0][0]), float(asks[0][1]))
+            self.audit_reference(symbol, "rest_top", int(body["lastUpdateId"]), top, self.connection_of(symbol))
 
     # -- recent trades (warm start, hole fills) -------------------------------------------------------------------
 
