@@ -97,6 +97,21 @@ class Coverage:
         """One row per interval (columns :data:`COVERAGE_COLUMNS`), per stream in time order."""
         return intervals(self.changes())
 
+    def unsynced(self, venue: str, symbol: str, stream: str) -> list[tuple[int, int | None, str, str]]:
+        """``(start_ns, end_ns or None while open, state, reason)`` of every interval of one stream that was not
+        ``synced``, oldest first (what a live plot shades)."""
+        spans: list[tuple[int, int | None, str, str]] = []
+        previous: CoverageChange | None = None
+        for c in self.changes():
+            if c.venue != venue or c.symbol != symbol or c.stream != stream:
+                continue
+            if previous is not None and previous.state != CoverageState.SYNCED:
+                spans.append((previous.at_ns, c.at_ns, previous.state, previous.reason))
+            previous = c
+        if previous is not None and previous.state != CoverageState.SYNCED:
+            spans.append((previous.at_ns, None, previous.state, previous.reason))
+        return spans
+
     def valid_rows(self, frame: pd.DataFrame, stream: str) -> pd.DataFrame:
         """The rows of ``frame`` received inside a ``synced`` interval of their market's ``stream``."""
         return valid_rows(frame, self.to_pandas(), stream)

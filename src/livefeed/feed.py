@@ -604,6 +604,11 @@ class Feed(FrameAccess):
         (NaT while open), ``reason``), UTC, per stream in time order. See :mod:`livefeed.coverage`."""
         return self._coverage.to_pandas()
 
+    @property
+    def coverage_log(self) -> Coverage:
+        """The live :class:`~livefeed.coverage.Coverage` behind :meth:`coverage` (what the plots shade from)."""
+        return self._coverage
+
     def valid(self, frame: str = "top_of_book", stream: str | None = None) -> pd.DataFrame:
         """The rows of ``frame`` received while their market's stream was synced: ``feed.valid("top_of_book")``
         drops the rows of books resyncing, stale or disconnected, ``feed.valid("trades")`` those of trade streams

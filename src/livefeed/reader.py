@@ -168,6 +168,11 @@ class RedisFeed(FrameAccess):
         return self._coverage.to_pandas()
 
     @property
+    def coverage_log(self) -> Coverage:
+        """The live :class:`~livefeed.coverage.Coverage` behind :meth:`coverage` (what the plots shade from)."""
+        return self._coverage
+
+    @property
     def books(self) -> dict[tuple[str, str], OrderBook]:
         return dict(self._books)
 

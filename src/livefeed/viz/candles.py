@@ -9,7 +9,7 @@ import numpy as np
 from ..bars import BAR_COLUMNS
 from .figures import Built, candles_figure
 from .sampling import FrameTap
-from .views import View, base_of, market_clock, quote_of
+from .views import UnsyncedShading, View, base_of, market_clock, quote_of
 
 if TYPE_CHECKING:
     from ..feed import Feed
@@ -40,6 +40,7 @@ class CandlesView(View):
     def _reset(self) -> None:
         self._tap = FrameTap(self.bars.frame, [(self.venue, self.symbol)], self.rollover)
         self._open = None
+        self._shading = UnsyncedShading(self.feed, self.sources["coverage"], "trades")  # bars come from trades
 
     def _columns(self, rows: dict[str, np.ndarray]) -> dict[str, Any]:
         half = self.bars.interval_ns / 2
@@ -59,4 +60,5 @@ class CandlesView(View):
             columns = self._columns(current)
             self.sources["open-candle"].data = {name: list(values) for name, values in columns.items()}
             market_clock(self.feed, self.venue, self.symbol, float(columns["ts"][0]) + self.bars.interval_ns / 2e6)
+        self._shading.refresh(self.venue, self.symbol)
         self.refreshes += 1

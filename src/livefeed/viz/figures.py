@@ -24,6 +24,7 @@ from bokeh.models import (
     NumeralTickFormatter,
     Range1d,
     Span,
+    VStrip,
 )
 from bokeh.plotting import figure
 
@@ -105,6 +106,21 @@ def _outside_legend(fig: figure) -> None:
         fig.add_layout(legend, "right")
 
 
+UNSYNCED_COLOURS = {"resyncing": "#ff7f0e", "stale": "#bcbd22", "disconnected": "#d62728", "gap": "#9467bd"}
+"""Shading of a stream's unsynced stretches, by coverage state (see :mod:`livefeed.coverage`)."""
+
+
+def unsynced_strips(figures: list[figure], venue: str, symbol: str, stream: str) -> ColumnDataSource:
+    """Shade, behind the data of each of ``figures``, the stretches when ``venue:symbol``'s ``stream`` was not
+    synced: full-height strips from source ``coverage-<stream>`` (``left``, ``right`` ms, ``colour``, ``label``)."""
+    src = ColumnDataSource({"left": [], "right": [], "colour": [], "label": []},
+                           name=source_name(f"coverage-{stream}", venue, symbol))
+    for fig in figures:
+        fig.add_glyph(src, VStrip(x0="left", x1="right", fill_color="colour", fill_alpha=0.18, line_color=None),
+                      level="underlay", name="unsynced")
+    return src
+
+
 def depth_figure(venue: str, symbol: str, *, height: int = 320, quote: str = "", base: str = "") -> Built:
     """Cumulative bid and ask size against price, as bars over a fixed number of price bins; best bid / ask / mid
     marked.
@@ -168,7 +184,8 @@ def spread_figure(venue: str, symbol: str, *, height: int = 240, x_range: Range1
     spread = time_figure(f"spread ({unit})", height // 2 + 40, x_range, y_axis_label=unit)
     spread.step(x="ts", y="spread", mode="after", source=src, line_color="#1f77b4")
     spread.add_tools(HoverTool(tooltips=hover, formatters={"@ts": "datetime"}, mode="vline"))
-    return Built(column(prices, spread, sizing_mode="stretch_width"), {"spread": src}, x_range,
+    shading = unsynced_strips([prices, spread], venue, symbol, "book")
+    return Built(column(prices, spread, sizing_mode="stretch_width"), {"spread": src, "coverage": shading}, x_range,
                  [status_label(prices), status_label(spread)])
 
 
@@ -204,7 +221,8 @@ def trades_figure(venue: str, symbol: str, *, height: int = 260, x_range: Range1
     volume.step(x="ts", y="volume", mode="after", source=src, line_color="#9467bd")
     volume.add_tools(HoverTool(tooltips=[("time", "@ts{%H:%M:%S.%3N} UTC"), (label, f"@volume{{{PRICE_FORMAT}}}")],
                                formatters={"@ts": "datetime"}, mode="vline"))
-    return Built(column(tape, volume, sizing_mode="stretch_width"), {"trades": src}, x_range,
+    shading = unsynced_strips([tape, volume], venue, symbol, "trades")
+    return Built(column(tape, volume, sizing_mode="stretch_width"), {"trades": src, "coverage": shading}, x_range,
                  [status_label(tape), status_label(volume)])
 
 
@@ -287,5 +305,7 @@ def candles_figure(venue: str, symbol: str, interval_ms: float, *, height: int =
              ("volume", "@volume{0,0.[0000]} (buy @buy{0,0.[0000]})"), ("trades", "@trades")]
     for fig in (prices, volume):
         fig.add_tools(HoverTool(tooltips=hover, formatters={"@ts": "datetime"}))
-    return Built(column(prices, volume, sizing_mode="stretch_width"), {"candles": closed, "open-candle": current},
-                 x_range, [status_label(prices), status_label(volume)])
+    shading = unsynced_strips([prices, volume], venue, symbol, "trades")
+    return Built(column(prices, volume, sizing_mode="stretch_width"),
+                 {"candles": closed, "open-candle": current, "coverage": shading}, x_range,
+                 [status_label(prices), status_label(volume)])

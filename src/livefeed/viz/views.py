@@ -19,6 +19,7 @@ import numpy as np
 from .figures import (
     BUY_COLOUR,
     SELL_COLOUR,
+    UNSYNCED_COLOURS,
     Built,
     depth_figure,
     imbalance_figure,
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "View", "DepthView", "SpreadView", "TradesView", "ImbalanceView", "OnchainView", "on_feed_loop",
-    "market_clock", "market_status", "with_gaps", "market_views",
+    "market_clock", "market_status", "with_gaps", "market_views", "UnsyncedShading",
 ]
 
 T = TypeVar("T")
@@ -107,6 +108,48 @@ def with_gaps(cols: dict[str, np.ndarray], last_ms: float, gap_ms: float) -> dic
 
 def _exchange_ms(rows: dict[str, np.ndarray]) -> np.ndarray:
     return _ms(event_times(rows))
+
+
+_OPEN_MS = 7 * 86_400_000.0
+"""How far right an interval still open is drawn (past any window), so it needs no redraw while it lasts."""
+
+
+class UnsyncedShading:
+    """Keeps a view's ``coverage`` strips (:func:`~livefeed.viz.figures.unsynced_strips`) equal to the feed's
+    coverage of one stream: redrawn in one change only when the coverage moved, never otherwise.
+
+    Coverage is in wall-clock (receipt) time and the axes in exchange time; :meth:`note` keeps the offset between
+    the two from the rows a view reads (0 until then), so a strip sits where the data around it does.
+    """
+
+    def __init__(self, feed: Any, source: Any, stream: str) -> None:
+        self.feed, self.source, self.stream = feed, source, stream
+        self.version = -1
+        self.offset_ms = 0.0
+
+    def note(self, rows: dict[str, np.ndarray], ts_ms: np.ndarray) -> None:
+        """Learn the exchange-minus-receipt offset from rows read (their median, robust to one late frame)."""
+        if "receipt_ts" in rows and len(ts_ms):
+            self.offset_ms = float(np.median(ts_ms - _ms(rows["receipt_ts"])))
+
+    def reset(self) -> None:
+        self.version = -1
+
+    def refresh(self, venue: str, symbol: str) -> None:
+        log = getattr(self.feed, "coverage_log", None)
+        if log is None or log.version == self.version:
+            return
+        self.version = log.version
+        spans = log.unsynced(venue, symbol, self.stream)
+        off = self.offset_ms
+        left = [start / 1e6 + off for start, _, _, _ in spans]
+        right = [(end / 1e6 + off) if end is not None else lo + _OPEN_MS
+                 for (_, end, _, _), lo in zip(spans, left, strict=True)]
+        if not spans and not len(self.source.data["left"]):
+            return  # nothing to shade, nothing shaded: send nothing
+        self.source.data = {"left": left, "right": right,
+                            "colour": [UNSYNCED_COLOURS.get(state, "#7f7f7f") for _, _, state, _ in spans],
+                            "label": [f"{state}: {reason}" for _, _, state, reason in spans]}
 
 
 class View:
@@ -209,6 +252,8 @@ class _FrameView(View):
     """A view streaming the rows of one rolling frame that belong to its venue and symbol."""
 
     frame_name = ""
+    coverage_stream = "book"
+    """Whose coverage the view shades (when its figures have a ``coverage`` source)."""
 
     def __init__(self, feed: Feed, venue: str, symbol: str, **kw: Any) -> None:
         super().__init__(feed, venue, symbol, **kw)
@@ -218,6 +263,8 @@ class _FrameView(View):
         # Start a rollover's worth back, so a view opened late still shows recent history.
         self._tap = FrameTap(self._frame(), [(self.venue, self.symbol)], self.rollover)
         self._last_ms = 0.0
+        source = self.sources.get("coverage")
+        self._shading = None if source is None else UnsyncedShading(self.feed, source, self.coverage_stream)
 
     def _frame(self) -> RollingFrame:
         return self.feed.frames[self.frame_name]
@@ -233,6 +280,10 @@ class _FrameView(View):
             market_clock(self.feed, self.venue, self.symbol, float(ts[-1]))
             self._apply(rows, ts)
             self._last_ms = float(ts[-1])
+            if self._shading is not None:
+                self._shading.note(rows, ts)
+        if self._shading is not None:
+            self._shading.refresh(self.venue, self.symbol)
         self.refreshes += 1
 
     def _apply(self, rows: dict[str, np.ndarray], ts: np.ndarray) -> None:
@@ -279,6 +330,7 @@ class TradesView(_FrameView):
 
     kind = "trades"
     frame_name = "trades"
+    coverage_stream = "trades"
 
     def __init__(self, feed: Feed, venue: str, symbol: str, *, volume_window: float = 60.0, **kw: Any) -> None:
         if not isinstance(volume_window, int | float) or volume_window <= 0:
