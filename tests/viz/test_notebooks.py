@@ -17,7 +17,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.i
 
 def test_there_are_notebooks() -> None:
     assert {p.stem for p in NOTEBOOKS} >= {"quickstart", "depth_and_spread", "capture_export_analyse", "onchain_flow",
-                                         "derivatives"}
+                                         "derivatives", "data_quality"}
 
 
 @pytest.mark.timeout(300)
