@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from livefeed.connection import ConnectionStats
+from livefeed.coverage import CoverageChange
 from livefeed.errors import LivefeedError
 from livefeed.model import BookDelta, BookSnapshot, Side, Ticker, Trade
 from livefeed.venues.book_sync import Verdict
@@ -183,4 +184,7 @@ async def test_gap_resubscribes_the_topic_on_the_same_socket() -> None:
         ("unsubscribe", ["orderbook.50.BTCUSDT"]), ("subscribe", ["orderbook.50.BTCUSDT"])]
     a.on_frame(book_frame("snapshot", 18521300, [["1", "1"]], [["2", "1"]]), 4, conn)  # type: ignore[arg-type]
     assert stats.synced and stats.snapshots == 2 and book.to_dict() == {"bids": {1.0: 1.0}, "asks": {2.0: 1.0}}
-    assert [type(e) for e in events] == [BookSnapshot, BookDelta, BookSnapshot]
+    market = [e for e in events if not isinstance(e, CoverageChange)]
+    assert [type(e) for e in market] == [BookSnapshot, BookDelta, BookSnapshot]
+    coverage = [(e.stream, e.state) for e in events if isinstance(e, CoverageChange)]
+    assert coverage == [("book", "synced"), ("book", "resyncing"), ("book", "synced")]  # the gap, then the snapshot
