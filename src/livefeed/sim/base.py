@@ -314,6 +314,18 @@ class SimServer(LoopbackServer):
         status, headers = fault if isinstance(fault, tuple) else (fault, {})
         return json_response(status, {"code": -status, "msg": "injected by the simulator"}, headers)
 
+    def fan_out(self, targets: list[Any], build: Callable[[], object], send: Callable[[Any, bytes], None]) -> None:
+        """Encode ``build()`` once and ``send(session, payload)`` it to every target; while stalled the frame is
+        lost (counted), as in a real outage. ``build`` runs only when someone will receive it."""
+        if not targets:
+            return
+        if self.faults.stalled:
+            self.faults.counts["stall"] += len(targets)
+            return
+        payload = orjson.dumps(build())
+        for session in targets:
+            send(session, payload)
+
     @property
     def fault_counts(self) -> dict[str, int]:
         return self.faults.counts

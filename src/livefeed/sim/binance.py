@@ -255,14 +255,7 @@ class BinanceSim(VenueSim):
     def _broadcast(self, stream: str, build: Callable[[], dict]) -> None:
         """Encode once, queue to every subscriber; while stalled the frame is lost, as in a real outage."""
         targets = [s for s in self.sessions if stream in s.subscriptions and s.open]
-        if not targets:
-            return
-        if self.faults.stalled:
-            self.faults.counts["stall"] += len(targets)
-            return
-        payload = orjson.dumps(build())
-        for session in targets:
-            session.send_stream(stream, payload)
+        self.fan_out(targets, build, lambda session, payload: session.send_stream(stream, payload))
 
     # -- REST ----------------------------------------------------------------------------------------------------
     def handle_rest(self, path: str, params: dict[str, str]) -> Response:

@@ -305,14 +305,7 @@ class BybitSim(VenueSim):
         """Encode once, queue to every subscriber; while stalled the frame is lost, as in a real outage."""
         sessions = [only] if only is not None else self.sessions
         targets = [s for s in sessions if topic in s.subscriptions and s.open]  # type: ignore[attr-defined]
-        if not targets:
-            return
-        if self.faults.stalled:
-            self.faults.counts["stall"] += len(targets)
-            return
-        payload = orjson.dumps(build())
-        for session in targets:
-            session.push(payload)
+        self.fan_out(targets, build, BybitSession.push)
 
     def subscribed(self, session: BybitSession, topics: list[bw.Topic]) -> None:
         """Right after the ack: a snapshot of each new book topic, to that client only."""

@@ -241,15 +241,7 @@ class OkxSim(VenueSim):
     def _broadcast(self, channel: str, inst: str, build: Callable[[], dict]) -> None:
         """Encode once, queue to every subscriber; while stalled the frame is lost, as in a real outage."""
         key = (channel, inst)
-        targets = [s for s in self.sessions if key in s.subscriptions and s.open]
-        if not targets:
-            return
-        if self.faults.stalled:
-            self.faults.counts["stall"] += len(targets)
-            return
-        payload = orjson.dumps(build())
-        for session in targets:
-            session.push(payload)
+        self.fan_out([s for s in self.sessions if key in s.subscriptions and s.open], build, OkxSession.push)
 
     # -- routing and REST ----------------------------------------------------------------------------------------
     def route_ws(self, path: str) -> bool | Response:
