@@ -74,7 +74,7 @@ async def test_history_comes_before_live_rows_once_each_and_flagged(venue: str) 
     symbol = MARKETS[venue]
     async with SIMULATORS[venue]([symbol], seed=11, interval=0.02) as sim:
         key = sim_key(sim)
-        await sim_history(sim, key, 40)
+        await sim_history(sim, key, 120)  # more than a venue re-sends on subscribing (Coinbase: 50)
         feed = Feed([f"{venue}:{symbol}"], channels=["trades"], endpoints={venue: sim}, connection=FAST,
                     history="10min")
         async with feed:
@@ -161,3 +161,40 @@ def _refusing(handle: Any) -> Any:
         return handle(path, params)
 
     return refuse
+
+
+# -- trade-id holes after a reconnect, filled from REST ------------------------------------------------------------
+@pytest.mark.parametrize("venue", ["binance", "kraken", "okx"])
+async def test_trades_lost_in_an_outage_are_filled_from_rest_and_flagged(venue: str) -> None:
+    """Rule: trades the venue printed while the stream was down come back from its REST endpoint after the
+    reconnect, flagged ``gapfill``: afterwards every id from the first to the last is in the frame exactly once."""
+    symbol = MARKETS[venue]
+    async with SIMULATORS[venue]([symbol], seed=21, interval=0.02) as sim:
+        feed = Feed([f"{venue}:{symbol}"], channels=["trades"], endpoints={venue: sim}, connection=FAST)
+        async with feed:
+            await until(feed, lambda: len(feed.trades) >= 10, what="live trades")
+            reconnects = sum(c.stats.reconnects for c in feed.connections)
+            sim.stall(True)  # trades go on being printed, none is sent: the socket looks dead after 1 s
+            await until_true(lambda: sum(c.stats.reconnects for c in feed.connections) > reconnects, "a reconnect")
+            sim.stall(False)
+            await until(feed, lambda: (feed.trades.to_pandas()["origin"] == "gapfill").any(), what="filled trades")
+            await until(feed, lambda: feed.book_stats()["trade_gaps"].sum() >= 1, what="the hole counted")
+            stats = feed.book_stats().iloc[0]
+            filler = feed.sources[0].hole_filler  # type: ignore[attr-defined]
+            await until_true(lambda: filler.filled >= stats["missing_trades"] or filler.failed, "the fill to finish")
+            sim.pause()
+            trades = feed.trades.to_pandas()
+        printed = {s.trade_id: s.trade for s in sim.trade_history.all(sim_key(sim))}
+    ids = [int(i) for i in trades["trade_id"]]
+    assert len(ids) == len(set(ids)) and sorted(ids) == list(range(min(ids), max(ids) + 1))
+    filled = trades[trades["origin"] == "gapfill"]
+    assert len(filled) == stats["missing_trades"] == filler.filled and filler.failed == 0
+    for row in filled.itertuples():
+        t = printed[int(row.trade_id)]
+        assert (row.price, row.size) == (float(t.price), float(t.qty))
+
+
+async def until_true(predicate: Any, what: str, timeout: float = 20.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.05)

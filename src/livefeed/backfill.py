@@ -24,14 +24,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .errors import ConfigError, LivefeedError
+from .errors import ConfigError
 from .model import Event, Trade
 
 if TYPE_CHECKING:
     from .venues.base import MarketAdapter
 
 __all__ = [
-    "BackfillTrade", "FilledTrade", "TradeGate", "WarmStart", "TradeHoleFiller", "parse_history", "HISTORY_LIMITS",
+    "BackfillTrade", "FilledTrade", "TradeGate", "WarmStart", "TradeHoleFiller", "fill_trade_hole", "parse_history",
+    "HISTORY_LIMITS",
     "ORIGINS", "FIRST_TRADE_WAIT",
 ]
 
@@ -237,47 +238,60 @@ class WarmStart:
 
 
 class TradeHoleFiller:
-    """Fills trade-id holes from the venue's REST recent trades, one request chain at a time per adapter.
+    """Fills one adapter's trade-id holes from its REST recent trades, one request chain at a time.
 
-    ``fill(adapter, symbol, first_missing, last_missing)`` is called on the feed's loop when a live stream skips
-    trade ids; the trades with ids in that range (inclusive) that the venue still serves are emitted as
-    :class:`FilledTrade` events. ``since_ns`` bounds how far back the request reaches (default: 5 minutes).
+    :meth:`fill` is what a venue's ``trades_missing`` hook calls (on the feed's loop) when a live stream skips
+    trade ids, e.g. across a reconnect: the trades with ids in that range that the venue still serves are emitted
+    as :class:`FilledTrade` events (``origin`` ``"gapfill"``) after the live trade that showed the hole. The
+    request reaches back to a minute before the last trade received before the hole (at most ``LOOKBACK_NS``).
     """
 
     LOOKBACK_NS = 300 * 10**9
+    MARGIN_NS = 60 * 10**9
 
-    def __init__(self, emit: Callable[[Event], None]) -> None:
-        self.emit = emit
-        self.filled = 0
+    def __init__(self, adapter: Any) -> None:
+        self.adapter = adapter
+        self.holes = 0
         self.missing = 0
+        self.filled = 0
         self.failed = 0
-        self.tasks: set[asyncio.Task[None]] = set()
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._lock = asyncio.Lock()
 
-    def fill(self, adapter: Any, symbol: str, first_missing: int, last_missing: int,
-             since_ns: int | None = None) -> None:
-        if not hasattr(adapter, "recent_trades") or last_missing < first_missing:
+    def fill(self, symbol: str, first_missing: int, last_missing: int, last_seen_ns: int | None = None) -> None:
+        if last_missing < first_missing:
             return
+        self.holes += 1
         self.missing += last_missing - first_missing + 1
-        task = asyncio.get_running_loop().create_task(
-            self._fill(adapter, symbol, first_missing, last_missing, since_ns), name=f"fill-{adapter.name}-{symbol}")
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        now = time.time_ns()
+        since = now - self.LOOKBACK_NS
+        if last_seen_ns is not None:
+            since = max(since, last_seen_ns - self.MARGIN_NS)
+        self.adapter.spawn(self._fill(symbol, first_missing, last_missing, since),
+                           f"{self.adapter.name}-fill-{symbol}")
 
-    async def _fill(self, adapter: Any, symbol: str, first: int, last: int, since_ns: int | None) -> None:
-        lock = self._locks.setdefault(adapter.name, asyncio.Lock())
-        async with lock:
-            since = since_ns if since_ns is not None else time.time_ns() - self.LOOKBACK_NS
+    async def _fill(self, symbol: str, first: int, last: int, since_ns: int) -> None:
+        adapter = self.adapter
+        async with self._lock:
             try:
                 if hasattr(adapter, "trades_from_id"):  # Binance: straight to the ids
                     trades = await adapter.trades_from_id(symbol, first, last - first + 1, last)
                 else:
-                    trades = await adapter.recent_trades(symbol, since)
-            except (LivefeedError, KeyError, TypeError, ValueError) as exc:
+                    trades = await adapter.recent_trades(symbol, since_ns)
+            except Exception as exc:  # a failed fill leaves the hole as it is (counted, in coverage)
                 self.failed += 1
                 log.warning("%s %s: trade ids %d-%d not filled (%s)", adapter.name, symbol, first, last, exc)
                 return
-            for trade in trades:
-                if trade.trade_id.isdigit() and first <= int(trade.trade_id) <= last:
-                    self.filled += 1
-                    self.emit(_as(FilledTrade, trade))
+        emit = adapter.emit
+        for trade in trades:
+            if trade.trade_id.isdigit() and first <= int(trade.trade_id) <= last:
+                self.filled += 1
+                emit(_as(FilledTrade, trade))
+
+
+def fill_trade_hole(adapter: Any, symbol: str, first_missing: int, last_missing: int) -> None:
+    """For a venue's ``trades_missing`` hook: fill the hole through the adapter's :class:`TradeHoleFiller`."""
+    filler: TradeHoleFiller | None = getattr(adapter, "hole_filler", None)
+    if filler is None:
+        filler = adapter.hole_filler = TradeHoleFiller(adapter)
+    last_seen = getattr(adapter, "_trade_seen", {}).get(symbol)  # the receipt time of the trade before the hole
+    filler.fill(symbol, first_missing, last_missing, last_seen)

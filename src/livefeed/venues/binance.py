@@ -451,6 +451,12 @@ class BinanceAdapter(MarketAdapter):
 
     # -- recent trades (warm start, hole fills) -------------------------------------------------------------------
 
+    def trades_missing(self, symbol: str, first_missing: int, last_missing: int) -> None:
+        """Fill the hole from REST (see :class:`livefeed.backfill.TradeHoleFiller`): rows ``origin="gapfill"``."""
+        from ..backfill import fill_trade_hole
+
+        fill_trade_hole(self, symbol, first_missing, last_missing)
+
     async def recent_trades(self, symbol: str, since_ns: int, max_rows: int = 100_000) -> list[Trade]:
         """Trades since ``since_ns``, oldest first, ids as the ``trade`` stream's ``t``.
 

@@ -401,6 +401,12 @@ class KrakenAdapter(MarketAdapter):
 
     # -- recent trades (warm start, hole fills) -------------------------------------------------------------------
 
+    def trades_missing(self, symbol: str, first_missing: int, last_missing: int) -> None:
+        """Fill the hole from REST (see :class:`livefeed.backfill.TradeHoleFiller`): rows ``origin="gapfill"``."""
+        from ..backfill import fill_trade_hole
+
+        fill_trade_hole(self, symbol, first_missing, last_missing)
+
     async def recent_trades(self, symbol: str, since_ns: int, max_rows: int = 100_000) -> list[Trade]:
         """Trades since ``since_ns``, oldest first: ``GET /0/public/Trades?pair=&since=&count=1000`` pages forward
         by ``last`` (ns), one a second (Kraken's public endpoints allow about that); the newest ``max_rows`` kept."""

@@ -400,6 +400,12 @@ class OkxAdapter(MarketAdapter):
 
     # -- recent trades (warm start, hole fills) -------------------------------------------------------------------
 
+    def trades_missing(self, symbol: str, first_missing: int, last_missing: int) -> None:
+        """Fill the hole from REST (see :class:`livefeed.backfill.TradeHoleFiller`): rows ``origin="gapfill"``."""
+        from ..backfill import fill_trade_hole
+
+        fill_trade_hole(self, symbol, first_missing, last_missing)
+
     async def recent_trades(self, symbol: str, since_ns: int, max_rows: int = 100_000) -> list[Trade]:
         """Trades since ``since_ns``, oldest first: ``GET /api/v5/market/history-trades?instId=&limit=100`` pages
         back by ``after=<oldest tradeId>`` (``type=1``), five a second (half of its 20 requests / 2 s)."""
