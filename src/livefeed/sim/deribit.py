@@ -36,7 +36,7 @@ from ..naming import Instrument, Kind, parse_instrument
 from ..venues.deribit import venue_symbol
 from . import deribit_wire as wire
 from .base import SimSession, json_response
-from .fair import FairPrice, opening_time_ms
+from .fair import FairPrice
 from .faults import Faults
 from .market import MarketSim, Step
 from .specs import SymbolSpec, spec_for
@@ -171,32 +171,12 @@ class DeribitSim(VenueSim):
     default_symbols = _default_symbols()
     default_levels = 50
 
-    def __init__(
-        self,
-        symbols: Iterable[str] | None = None,
-        seed: int = 0,
-        interval: float = 0.1,
-        levels: int | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 60.0,
-        autostep: bool = True,
-        *,
-        send_queue: int = 4096,
-        max_changes: int = 10,
-        trade_prob: float = 0.3,
-        start_time_ms: int | None = None,
-        min_heartbeat: float = 10.0,
-    ) -> None:
-        super().__init__((), seed, interval, levels, host, port, ping_interval, ping_timeout, autostep,
-                         send_queue=send_queue, max_changes=max_changes, trade_prob=trade_prob,
-                         start_time_ms=start_time_ms)
+    def __init__(self, symbols: Iterable[str] | None = None, *, min_heartbeat: float = 10.0, **kwargs: Any) -> None:
+        super().__init__((), **kwargs)  # the instruments are built below: each has its own grid and name
         self.min_heartbeat = min_heartbeat
         self.faults.counts["heartbeat_close"] = 0
-        opened_ms = opening_time_ms(start_time_ms)
-        self._opened_ms = opened_ms
-        self._fair = {base: FairPrice(seed, base) for base in ("BTC", "ETH")}
+        opened_ms = self._opened_ms = self.opened_ms
+        self._fair = {base: FairPrice(self.seed, base) for base in ("BTC", "ETH")}
         self._smiles: dict[str, wire.Smile] = {}
         self.instruments: dict[str, Instrument] = {}
         """Deribit name -> the instrument."""
@@ -211,7 +191,7 @@ class DeribitSim(VenueSim):
             self.instruments[name], self.names[str(instrument)] = instrument, name
             self.expiry_ms[name] = _expiry_ms(instrument)
             spec = self._spec(instrument, name, opened_ms)
-            self.markets[name] = MarketSim(spec, seed, levels or self.default_levels, max_changes, trade_prob,
+            self.markets[name] = MarketSim(spec, self.seed, self.levels, self.max_changes, self.trade_prob,
                                            venue=f"deribit:{name}", start_ms=opened_ms)
         self._change = {name: m.last_update_id for name, m in self.markets.items()}
         self._trade_seq = dict.fromkeys(self.markets, 0)

@@ -52,13 +52,16 @@ class VenueSim(MarketClock, SimServer):
         self.interval = interval
         self.autostep = autostep
         self.start_time_ms = start_time_ms
+        self.levels = self.default_levels if levels is None else levels
+        self.max_changes = max_changes
+        self.trade_prob = trade_prob
+        self.opened_ms = opening_time_ms(start_time_ms)
+        """When the initial books are quoted (see ``fair.opening_time_ms``)."""
         self.markets: dict[str, MarketSim] = {}
-        opened_ms = opening_time_ms(start_time_ms)
         for symbol in self.default_symbols if symbols is None else symbols:
             spec = self.market_spec(symbol)
             self.markets[self.market_key(spec)] = MarketSim(
-                spec, seed, self.default_levels if levels is None else levels, max_changes, trade_prob,
-                venue=self.venue, start_ms=opened_ms,
+                spec, seed, self.levels, max_changes, trade_prob, venue=self.venue, start_ms=self.opened_ms,
             )
 
     def skip_trade_ids(self, n: int = 1) -> None:
