@@ -291,9 +291,12 @@ class _Replay:
         while sent < len(frames) and not transport.is_closing():
             due = min(len(frames), int((time.monotonic() - self.started) * rate) + 1)
             if due > sent:
-                transport.write(b"".join(frames[sent:due]))
+                try:
+                    transport.write(b"".join(frames[sent:due]))
+                    await ws.drain()
+                except (RuntimeError, ConnectionError):
+                    return  # the client left (a feed stopped mid-stream): nothing more to write
                 sent = due
-                await ws.drain()
             await asyncio.sleep(0.001)
         self.finished = time.monotonic()
 

@@ -366,22 +366,20 @@ class CryptofeedTop:
         self.ask: tuple[Any, Any] | None = None
 
     def read(self, book: Any) -> None:
-        from cryptofeed.defines import ASK, BID
-
         sides, delta = book.book, book.delta
         if delta is None:  # a snapshot: the sorted read is the only way
             self.bid = sides.bids.index(0) if len(sides.bids) else None
             self.ask = sides.asks.index(0) if len(sides.asks) else None
             return
-        self.bid = _moved_best(self.bid, sides.bids, delta[BID], 1)
-        self.ask = _moved_best(self.ask, sides.asks, delta[ASK], -1)
+        self.bid = _moved_best(self.bid, sides.bids, delta["bid"], True)  # cryptofeed.defines BID, ASK
+        self.ask = _moved_best(self.ask, sides.asks, delta["ask"], False)
 
     def floats(self) -> tuple[Level | None, Level | None]:
         return tuple(None if x is None else (float(x[0]), float(x[1])) for x in (self.bid, self.ask))  # type: ignore
 
 
-def _moved_best(best: tuple[Any, Any] | None, side: Any, changes: list[tuple[Any, Any]], sign: int) -> Any:
-    """The side's best level after ``changes`` (``sign`` 1: highest price is best; -1: lowest)."""
+def _moved_best(best: tuple[Any, Any] | None, side: Any, changes: list[tuple[Any, Any]], highest: bool) -> Any:
+    """The side's best level after ``changes`` (the highest price is best for bids, the lowest for asks)."""
     if best is None:
         return side.index(0) if len(side) else None
     price = best[0]
@@ -390,7 +388,7 @@ def _moved_best(best: tuple[Any, Any] | None, side: Any, changes: list[tuple[Any
             if not q:  # the best level left: only a sorted read finds the next one
                 return side.index(0) if len(side) else None
             best = (p, q)
-        elif q and (p - price) * sign > 0:
+        elif q and (p > price if highest else p < price):
             best, price = (p, q), p
     return best
 
