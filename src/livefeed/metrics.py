@@ -111,6 +111,7 @@ class FeedCollector(Collector):
                 stale_books.add_metric(labels, sync.stale_resyncs)
         yield from (messages, received, reconnects, stale, malformed, last, up, gaps, resyncs, checksum, synced,
                     stale_books)
+        yield from self._audit(feed)
 
         events = CounterMetricFamily("livefeed_events", "normalised events emitted",
                                      labels=["venue", "symbol", "type"])
@@ -145,6 +146,28 @@ class FeedCollector(Collector):
                 sink_errors.add_metric([name], sink.errors)
         yield from (dropped, depth, sink_errors)
         yield GaugeMetricFamily("livefeed_scrape_timestamp_seconds", "when this scrape was taken", value=time.time())
+
+
+    @staticmethod
+    def _audit(feed: Any) -> Iterator[Any]:
+        """The live audit (``feed.audit()``): every check of a book by kind and result, each result exported
+        from the start (0 until it happens) so ``increase()`` sees the first disagreement; trades filled from REST."""
+        from .audit import RESULTS, audit_rows
+
+        checks = CounterMetricFamily("livefeed_audit_checks", "independent checks of a local book (book_ticker, "
+                                     "checksum, rest_top) by result", labels=["venue", "symbol", "kind", "result"])
+        filled = CounterMetricFamily("livefeed_trades_filled", "trades fetched from REST to fill trade-id holes",
+                                     labels=["venue"])
+        sources = list(getattr(feed, "sources", ()))
+        for row in audit_rows(sources):
+            for result in RESULTS:
+                checks.add_metric([str(row["venue"]), str(row["symbol"]), str(row["kind"]), result],
+                                  int(row[result]))  # type: ignore[call-overload]
+        for source in sources:
+            filler = getattr(source, "hole_filler", None)
+            if filler is not None:
+                filled.add_metric([source.name], filler.filled)
+        yield from (checks, filled)
 
 
 def _is_up(state: object) -> bool:

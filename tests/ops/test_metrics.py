@@ -39,7 +39,7 @@ def sample(text: str, name: str, **labels: str) -> float:
 @pytest.fixture
 async def feed() -> AsyncIterator[tuple[Feed, BinanceSim]]:
     async with BinanceSim(symbols=("BTC-USDT",), seed=5, interval=0.01, levels=50) as sim:
-        f = Feed(["binance:BTC-USDT"], endpoints={"binance": sim}, connection=TOLERANT)
+        f = Feed(["binance:BTC-USDT"], ["trades", "book", "ticker"], endpoints={"binance": sim}, connection=TOLERANT)
         async with f:
             yield f, sim
 
@@ -81,7 +81,7 @@ def test_alert_rules_pass_promtool() -> None:
     promtool = need_binary("promtool")
     result = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 5 rules found" in result.stdout
+    assert "SUCCESS: 6 rules found" in result.stdout
 
 
 async def test_rules_and_dashboard_only_use_metrics_a_real_scrape_serves(feed: tuple[Feed, BinanceSim]) -> None:
