@@ -109,8 +109,8 @@ class MarketAdapter(RestClient, Source):
         self._dropped_books: dict[str, list[str]] = {}
         """Connection name -> the books its last disconnect unsynced (the venue's own list)."""
         self._closing = False
-        self._trade_ids: dict[str, int] = {}
-        self._trade_seen: dict[str, int] = {}
+        self._trade_chains: dict[str, list[int]] = {}
+        """Symbol -> [last trade id, its receipt ns], where the venue numbers its trades."""
         if self.numbered_trades and "trades" in self.channels:
             self.emit = self._watching_trades(self.emit)
 
@@ -295,26 +295,30 @@ class MarketAdapter(RestClient, Source):
 
     # -- trade continuity ----------------------------------------------------------------------------------------
     def _watching_trades(self, emit: Callable[[Event], None]) -> Callable[[Event], None]:
-        last_ids, last_seen = self._trade_ids, self._trade_seen
+        chains, step, trade = self._trade_chains, self._trade_step, Trade
 
         def emit_and_check(event: Event) -> None:
-            if type(event) is Trade:
-                symbol, number = event.symbol, event.sequence
-                last = last_ids.get(symbol)
-                if number is None:
-                    if last is not None:  # an unnumbered trade (an aggregate): the chain starts again after it
-                        del last_ids[symbol]
-                elif last is None or number == last + 1:
-                    last_ids[symbol] = number
-                    last_seen[symbol] = event.receipt_ts
-                elif number > last:
-                    self._trade_hole(symbol, last + 1, number - 1, last_seen[symbol], event.receipt_ts)
-                    last_ids[symbol] = number
-                    last_seen[symbol] = event.receipt_ts
-                # number <= last: a trade already seen (a venue's recent-trades snapshot after a reconnect)
+            if type(event) is trade:
+                chain = chains.get(event.symbol)
+                if chain is not None and event.sequence == chain[0] + 1:  # the common case: the next id
+                    chain[0], chain[1] = event.sequence, event.receipt_ts
+                else:
+                    step(event, chain)
             emit(event)
 
         return emit_and_check
+
+    def _trade_step(self, event: Trade, chain: list[int] | None) -> None:
+        """A trade that is not the next id of its market's chain: the first, an unnumbered one, an old or repeated
+        one (a venue's recent-trades snapshot after a reconnect), or the first after a hole."""
+        number = event.sequence
+        if number is None:  # an unnumbered trade (an aggregate): the chain starts again after it
+            self._trade_chains.pop(event.symbol, None)
+        elif chain is None:
+            self._trade_chains[event.symbol] = [number, event.receipt_ts]
+        elif number > chain[0]:
+            self._trade_hole(event.symbol, chain[0] + 1, number - 1, chain[1], event.receipt_ts)
+            chain[0], chain[1] = number, event.receipt_ts
 
     def _trade_hole(self, symbol: str, first: int, last: int, before_ns: int, after_ns: int) -> None:
         """Trade ids ``first``..``last`` of ``symbol`` never arrived (between trades received at ``before_ns`` and
