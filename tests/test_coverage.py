@@ -272,3 +272,36 @@ def test_unnumbered_or_repeated_trades_break_no_chain() -> None:
         adapter.emit(trade(number, at))
     assert holes == [("BTC-USDT", 22, 24)]  # an older id, a repeat and an aggregate (no id) are no hole
     assert [type(e).__name__ for e in emitted].count("Trade") == 8  # every trade still reaches the feed
+
+
+async def test_a_venue_spreading_markets_over_connections_covers_each_market(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bybit opens one connection per symbol here and names no ``connection_symbols``: each market's streams still
+    go from connecting to synced, and a drop shows as disconnected on every stream of every market."""
+    from livefeed.venues import bybit
+
+    monkeypatch.setattr(bybit, "MAX_ARGS_CHARS", 1)  # every symbol's topics on a connection of their own
+    symbols = ["BTC-USDT", "ETH-USDT"]
+    async with (SIMULATORS["bybit"](symbols=symbols, seed=3, interval=0.01) as sim,
+                Feed([f"bybit:{s}" for s in symbols], channels=["trades", "book"], endpoints={"bybit": sim},
+                     connection=FAST) as feed):
+        await until(feed, lambda: synced(feed), what="synced")
+        assert len(feed.connections) == 2
+        assert sorted(open_states(feed)) == sorted((s, stream, "synced") for s in symbols for stream in STREAMS)
+        started = now()
+        sim.drop_connections()
+        await until(feed, lambda: int(feed.stats()["reconnects"].sum()) >= 2, what="both reconnect")
+        await until(feed, lambda: synced(feed) and {state for *_, state in open_states(feed)} == {"synced"},
+                    what="synced again")
+        cov = feed.coverage()
+        dropped = cov[(cov["state"] == "disconnected") & (cov["start"] >= started)]
+        assert sorted(zip(dropped["symbol"].astype(str), dropped["stream"].astype(str), strict=True)) == sorted(
+            (s, stream) for s in symbols for stream in STREAMS)
+
+
+STREAMS = ("book", "trades")
+
+
+def open_states(feed: Feed) -> list[tuple[str, str, str]]:
+    cov = feed.coverage()
+    rows = cov[cov["end"].isna()]
+    return list(zip(rows["symbol"].astype(str), rows["stream"].astype(str), rows["state"].astype(str), strict=True))

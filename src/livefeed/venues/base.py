@@ -266,11 +266,16 @@ class MarketAdapter(RestClient, Source):
             self._unsync_as, self._dropping = before, dropping_before
 
     def trade_symbols_of(self, conn: Connection) -> Iterable[str]:
-        """The symbols whose trades ``conn`` carries, for coverage: those of ``connection_symbols``, or every
-        symbol when the venue has one connection. A venue that carries trades apart from books overrides it."""
+        """The symbols whose trades ``conn`` carries, for coverage: every symbol when the venue has one connection,
+        else those of ``connection_symbols``, else the books its last disconnect unsynced, else (before any
+        disconnect) the symbols no connection has claimed yet. A venue that carries trades apart from its books
+        overrides it."""
         if len(self.connections) <= 1:
             return self.symbols
-        return self.connection_symbols.get(conn.name, ())
+        listed = self.connection_symbols.get(conn.name) or self._dropped_books.get(conn.name)
+        if listed:
+            return listed
+        return [s for s in self.symbols if self._coverage.get((s, "trades"), ("", 0))[0] == CoverageState.DISCONNECTED]
 
     def _books_of(self, conn: Connection) -> Iterable[str]:
         """The books ``conn`` carries: what its last disconnect unsynced, else as :meth:`trade_symbols_of`."""
