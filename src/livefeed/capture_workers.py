@@ -51,6 +51,10 @@ class CaptureCounts(NamedTuple):
     """Events the Redis sink dropped (buffer full while Redis was away) or could not send before stopping."""
     dropped: int = 0
     """Events dropped by any sink, the Redis ones included."""
+    books: int = 0
+    """Books subscribed (0 when the capture records no book channel)."""
+    books_synced: int = 0
+    """Of those, the books in sync now (a snapshot applied, every update since in sequence)."""
 
     @staticmethod
     def total(rows: Sequence[CaptureCounts]) -> CaptureCounts:
@@ -78,7 +82,14 @@ def _counts(feed: Any, sinks: list[Any]) -> CaptureCounts:
         sum(getattr(s, "sent", 0) for s in sinks),
         sum(getattr(s, "dropped", 0) for s in sinks),
         sum(getattr(s, "dropped", 0) for s in feed.sinks),
+        *_books(feed),
     )
+
+
+def _books(feed: Any) -> tuple[int, int]:
+    """(books, synced) from the feed's sync counters: one cheap read of the adapters' flags."""
+    flags = [sync.synced for source in feed.sources for sync in getattr(source, "sync", {}).values()]
+    return len(flags), sum(flags)
 
 
 async def _capture(config: CaptureConfig, index: int, stop: Callable[[], bool],

@@ -41,11 +41,11 @@ async def test_capture_stops_cleanly_on_ctrl_c_and_loses_nothing(tmp_path: Path,
         async with asyncio.timeout(90):
             banner = (await proc.stdout.readline()).decode()
             assert "capturing 2 subscription(s)" in banner, banner  # the two spellings were merged
-            while True:  # the status line says frames reached disk
+            while True:  # the status line says frames reached disk and both books are in sync
                 line = (await proc.stdout.readline()).decode()
                 assert line, "capture exited early: " + (await proc.stderr.read()).decode()
-                match = re.search(r"raw ([\d,]+)", line)
-                if match and int(match.group(1).replace(",", "")) > 100:
+                match = re.search(r"raw ([\d,]+) .*books (\d+)/(\d+) synced", line)
+                if match and int(match.group(1).replace(",", "")) > 100 and match.group(2) == match.group(3) == "2":
                     break
             os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the parent and every worker get it
             rest = (await proc.stdout.read()).decode()

@@ -110,8 +110,9 @@ def run(args: argparse.Namespace) -> int:
 
     def status(elapsed: float, rows: list[CaptureCounts]) -> None:
         total = CaptureCounts.total(rows)
+        books = f"  books {total.books_synced}/{total.books} synced" if total.books else ""
         line = (f"{elapsed:7.0f}s  {len(rows)} worker(s)  messages {total.messages:,}  raw {total.raw_written:,}  "
-                f"redis {total.redis_sent:,}  dropped {total.dropped:,}")
+                f"redis {total.redis_sent:,}  dropped {total.dropped:,}{books}")
         print(("\r" + line) if tty else line, end="" if tty else "\n", flush=True)
 
     target = ", ".join(x for x in (args.to, args.redis and redact_url(args.redis)) if x)
