@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from livefeed import Feed
-from livefeed.audit import BookAudit
+from livefeed.audit import BookAudit, audit_every_loop
 from livefeed.book import OrderBook
 from livefeed.errors import ConfigError
 from livefeed.metrics import FeedCollector
@@ -69,6 +71,12 @@ def audit_row(feed: Feed, venue: str, kind: str) -> dict[str, object]:
     return rows.iloc[0].to_dict()  # type: ignore[no-any-return]
 
 
+def settled_rest_checks(feed: Feed) -> int:
+    frame = feed.audit()
+    rows = frame[frame["kind"] == "rest_top"]
+    return int(rows["agree"].sum() + rows["disagree"].sum() + rows["unverifiable"].sum())
+
+
 def scraped_checks(feed: Feed) -> dict[tuple[str, ...], float]:
     collector = FeedCollector(feed)
     try:
@@ -109,13 +117,16 @@ async def test_binance_rest_top_is_matched_by_its_last_update_id() -> None:
         feed = Feed(["binance:BTC-USDT"], channels=["book"], endpoints={"binance": sim}, connection=FAST)
         async with feed:
             await until(feed, lambda: bool(feed.book_stats()["synced"].all()), what="a synced book")
-            adapter = feed.sources[0]
-            for _ in range(3):
-                await adapter.audit_rest_top("BTC-USDT")  # type: ignore[attr-defined]
-            await until(feed, lambda: (row := audit_row(feed, "binance", "rest_top"))["agree"]
-                        + row["unverifiable"] == 3, what="three REST checks settled")
+            # what Feed(audit_every=...) runs, at a pace the feed's 10 s minimum would not allow in a test
+            checking = asyncio.create_task(audit_every_loop(feed.sources, 0.05))
+            try:
+                await until(feed, lambda: settled_rest_checks(feed) >= 3, what="three REST checks settled")
+            finally:
+                checking.cancel()
             row = audit_row(feed, "binance", "rest_top")
+            requests = sim.rest_requests["/api/v3/depth"]
     assert row["agree"] >= 1 and row["disagree"] == 0
+    assert requests >= 4  # the snapshot that synced the book, then the checks (limit=5: weight 5 each)
 
 
 @pytest.mark.parametrize("venue", ["kraken", "okx"])
