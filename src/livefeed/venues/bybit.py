@@ -358,7 +358,7 @@ class BybitAdapter(MarketAdapter):
 
         most = 60 if self.category == "spot" else 1000
         body = await get_json(self, "/v5/market/recent-trade",
-                              {"category": self.category, "symbol": venue_symbol(symbol), "limit": most})
+                              {"category": self.category, "symbol": self._names[symbol], "limit": most})
         if body.get("retCode") != 0:
             raise LivefeedError(f"{self.name}: recent-trade for {symbol} failed: {body.get('retMsg')}")
         rows = body["result"].get("list") or []

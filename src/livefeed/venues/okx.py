@@ -411,19 +411,24 @@ class OkxAdapter(MarketAdapter):
         back by ``after=<oldest tradeId>`` (``type=1``), five a second (half of its 20 requests / 2 s)."""
         from .recent_trades import get_json, oldest_first
 
-        inst, now = venue_symbol(symbol), time.time_ns()
+        inst, now = self.inst_id(symbol), time.time_ns()
         found: list[Trade] = []
         params: dict[str, Any] = {"instId": inst, "limit": 100}
         while len(found) < max_rows:
             body = await get_json(self, "/api/v5/market/history-trades", params)
             if str(body.get("code")) != "0":
                 raise LivefeedError(f"{self.name}: history-trades for {inst} failed: {body.get('msg')}")
-            page = [parse_trade(row, symbol, now) for row in body.get("data") or []]
+            page = [self.parse_rest_trade(row, symbol, now) for row in body.get("data") or []]
             found.extend(page)
             if len(page) < 100 or min(t.exchange_ts or 0 for t in page) < since_ns:
                 break
             params = {"instId": inst, "limit": 100, "type": 1, "after": min(page, key=_trade_number).trade_id}
         return oldest_first(found, since_ns, max_rows)
+
+
+    def parse_rest_trade(self, row: Mapping[str, Any], symbol: str, receipt_ns: int) -> Trade:
+        """A ``history-trades`` row: the same fields as a ``trades`` push."""
+        return parse_trade(row, symbol, receipt_ns)
 
 
 def _trade_number(trade: Trade) -> int:
