@@ -293,5 +293,7 @@ def fill_trade_hole(adapter: Any, symbol: str, first_missing: int, last_missing:
     filler: TradeHoleFiller | None = getattr(adapter, "hole_filler", None)
     if filler is None:
         filler = adapter.hole_filler = TradeHoleFiller(adapter)
-    last_seen = getattr(adapter, "_trade_seen", {}).get(symbol)  # the receipt time of the trade before the hole
-    filler.fill(symbol, first_missing, last_missing, last_seen)
+    # The receipt time of the trade before the hole: the trade-id check's chain ([last id, receipt ns]) still holds
+    # it while trades_missing runs. Without it the request reaches back LOOKBACK_NS.
+    chain = getattr(adapter, "_trade_chains", {}).get(symbol)
+    filler.fill(symbol, first_missing, last_missing, chain[1] if chain else None)
