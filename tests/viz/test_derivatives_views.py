@@ -27,6 +27,7 @@ from livefeed.viz.derivatives import (
     derivatives_views,
     expiry_ns,
     forward_fill,
+    market_derivatives_views,
     thin,
 )
 from livefeed.viz.derivatives_figures import (
@@ -292,9 +293,13 @@ def test_dashboard_extras_pick_funding_basis_liquidations_and_options() -> None:
         ("liquidations", "binance", "BTC-USDT-PERP"), ("smile", "deribit", f"BTC-{EXPIRIES[0]}"),
         ("term_structure", "deribit", "BTC")]
     assert views[2].spot == ("binance", "BTC-USDT")  # no USD spot: the same asset's spot market
+    picked = {symbol: [v.kind for v in market_derivatives_views(feed, venue, symbol)]
+              for venue, symbol in (("binance", "BTC-USDT"), ("deribit", "BTC-USD-PERP"), ("deribit", OPTIONS[0]))}
+    assert picked == {"BTC-USDT": [], "BTC-USD-PERP": ["basis", "funding", "liquidations"],
+                      OPTIONS[0]: ["smile", "term_structure"]}
 
 
-async def test_dashboard_and_page_show_the_derivatives_under_the_picked_market() -> None:
+async def test_dashboard_shows_the_derivatives_and_the_page_those_of_the_picked_market() -> None:
     async with BinanceSim(["BTC-USDT"], seed=10, interval=0.01) as spot, \
             BinanceUsdmSim(["BTC-USDT-PERP"], seed=10, interval=0.01) as perp:
         feed = Feed(["binance:BTC-USDT", "binance:BTC-USDT-PERP"], channels=["trades", "book"], connection=STEADY,
@@ -313,7 +318,10 @@ async def test_dashboard_and_page_show_the_derivatives_under_the_picked_market()
             finally:
                 dash.close()
             doc = Document()
-            dashboard_document(feed, doc)
+            views = dashboard_document(feed, doc)  # the page shows a picked market's derivatives views only
+            assert [v.kind for v in views] == ["depth", "spread", "trades", "imbalance"]
+            doc.get_model_by_name("market").value = "binance:BTC-USDT-PERP"
+            assert [v.kind for v in views][4:] == ["basis", "funding", "liquidations"]
             for name in ("funding:binance:BTC-USDT-PERP", "basis:binance:BTC-USDT-PERP",
                          "liquidations:binance:BTC-USDT-PERP"):
                 assert doc.get_model_by_name(name) is not None, name

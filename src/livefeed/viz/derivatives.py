@@ -12,6 +12,7 @@ carry it).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 from collections.abc import Iterable
@@ -29,7 +30,8 @@ from .views import GAP_AFTER, View, base_of, market_clock, market_status, quote_
 if TYPE_CHECKING:
     from ..feed import Feed
 
-__all__ = ["BasisView", "FundingView", "LiquidationsView", "derivatives_views", "spot_for", "perp_markets",
+__all__ = ["BasisView", "FundingView", "LiquidationsView", "derivatives_views", "market_derivatives_views",
+           "spot_for", "perp_markets",
            "expiry_ns", "annual_rate", "forward_fill", "thin", "YEAR_S", "EXPIRY_HOUR_UTC", "FUNDING_INTERVAL_S"]
 
 YEAR_S = 365.25 * 86_400
@@ -372,4 +374,26 @@ def derivatives_views(feed: Feed, targets: Iterable[str], *, rollover: int = 5_0
         views.append(SmileView(feed, venue, base, expiries[0]))
         if len(expiries) > 1:
             views.append(TermStructureView(feed, venue, base))
+    return views
+
+
+def market_derivatives_views(feed: Feed, venue: str, symbol: str, *, rollover: int = 5_000,
+                             window: float = 60.0) -> list[View]:
+    """The derivatives views of one picked market (none for spot): a perpetual's basis, the funding of every
+    perpetual and its liquidations; a future's basis; an option's smile (its expiry) and its underlying's term
+    structure. A basis without a spot market of the asset to compare with is left out."""
+    from .derivatives_options import SmileView, TermStructureView
+
+    instrument = parse_instrument(symbol)
+    views: list[View] = []
+    if instrument.kind in (Kind.PERP, Kind.FUTURE):
+        with contextlib.suppress(ValueError):  # no spot market of the asset to compare with
+            views.append(BasisView(feed, venue, symbol, rollover=rollover, window=window))
+    if instrument.kind is Kind.PERP and "funding" in feed.frames:
+        views.append(FundingView(feed, rollover=rollover))
+    if instrument.kind is Kind.PERP and "liquidations" in feed.frames:
+        views.append(LiquidationsView(feed, venue, symbol, rollover=rollover))
+    if instrument.kind is Kind.OPTION and "options" in feed.frames:
+        views.append(SmileView(feed, venue, instrument.base, instrument.expiry))  # type: ignore[arg-type]
+        views.append(TermStructureView(feed, venue, instrument.base))
     return views

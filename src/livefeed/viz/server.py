@@ -4,9 +4,9 @@ Call it from a running asyncio program (the Bokeh server joins that loop through
 the same loop (``async with Feed(...)``) or on its background loop thread (``feed.start()``). Every browser session
 gets its own document with its own figures (from :mod:`livefeed.viz.figures`, the same as in the notebook): a
 market picker over every subscription the page shows, the depth / spread / trades / imbalance views of the picked
-market on one trailing time window, the consolidated cross-venue quote when the feed has several venues, the
-derivatives views when it has perpetuals, futures or options (funding, basis, liquidations, smile, term structure:
-:func:`~livefeed.viz.derivatives.derivatives_views`), and a compact status table. One periodic callback
+market on one trailing time window (with, for a perpetual, future or option, its derivatives views: basis, funding
+and liquidations, or the smile and term structure; :func:`~livefeed.viz.derivatives.market_derivatives_views`), the
+consolidated cross-venue quote when the feed has several venues, and a compact status table. One periodic callback
 refreshes them: the Bokeh server holds the document lock around it, and the feed thread never touches a document.
 When the page stops hearing from the server (the demo ended), it says so over the page. The page loads BokehJS from
 the server itself, so it works offline.
@@ -53,9 +53,9 @@ setInterval(() => {
 def dashboard_document(feed: Feed, doc: Document, *, band: float = 0.01, period: float = 0.25,
                        rollover: int = 5_000, window: float = 60.0, venues: Any = None,
                        derivatives: bool = True) -> list[View]:
-    """Fill ``doc`` with the live dashboard of ``feed`` (of ``venues`` only, when given) and return the picked
-    market's views (the cross-venue and derivatives views below them refresh with them)."""
-    from .derivatives import derivatives_views
+    """Fill ``doc`` with the live dashboard of ``feed`` (of ``venues`` only, when given) and return the views
+    showing now (the picked market's, its derivatives views included, plus the consolidated view)."""
+    from .derivatives import market_derivatives_views
     from .panel import status_table
 
     targets = [f"{s.venue}:{s.symbol}" for s in feed.subscriptions if venues is None or s.venue in venues]
@@ -68,12 +68,12 @@ def dashboard_document(feed: Feed, doc: Document, *, band: float = 0.01, period:
     views: list[View] = []
     plots = column(sizing_mode="stretch_width", name="plots")
     extra: list[View] = _consolidated_views(feed, targets, rollover=rollover, window=window)
-    if derivatives:
-        extra += derivatives_views(feed, targets, rollover=rollover, window=window)
 
     def show(target: str) -> None:
         venue, _, symbol = target.partition(":")
         views[:] = market_views(feed, venue, symbol, band=band, rollover=rollover, window=window)
+        if derivatives:  # only the picked market's: every derivatives view at once makes a slow page
+            views.extend(market_derivatives_views(feed, venue, symbol, rollover=rollover, window=window))
         plots.children = [v.layout for v in views]
 
     show(targets[0])
@@ -148,7 +148,8 @@ def serve_dashboard(feed: Feed, port: int = 5006, address: str = "127.0.0.1", **
 
     ``port=0`` picks a free port. Options: ``band``, ``period`` (seconds between refreshes), ``rollover``,
     ``window`` (seconds of exchange time shown), ``venues`` (show only these venues' markets), ``derivatives``
-    (default True: funding, basis, liquidations, smile and term structure when the feed has such markets). Must be
+    (default True: a picked perpetual, future or option also shows its basis, funding and liquidations, or the
+    smile and term structure). Must be
     called with an asyncio loop running in this thread (e.g. inside ``asyncio.run``).
     """
     import asyncio
