@@ -121,7 +121,7 @@ async def test_an_endless_snapshot_is_dropped_and_retried_not_kept(
     caplog.set_level(logging.WARNING, logger="livefeed.venues.binance")
     try:
         async with asyncio.timeout(30):
-            assert await a._get_snapshot("BTC-USDT") is None
+            assert await a.fetch_snapshot("BTC-USDT") is None
     finally:
         await a.close()
     assert any("more than the 1 MiB" in r.getMessage() for r in caplog.records)

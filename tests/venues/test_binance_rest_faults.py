@@ -31,7 +31,7 @@ async def test_every_kind_of_snapshot_failure_is_retried_until_the_book_is_exact
 ) -> None:
     sim.fail_rest(DEPTH, "reset", 500, "garbage", (418, {"Retry-After": "0"}), (429, {"Retry-After": "soon"}))
     feed = book_feed(sim)
-    with caplog.at_level(logging.INFO, logger="livefeed.venues.binance"):
+    with caplog.at_level(logging.INFO, logger="livefeed.venues"):
         async with feed:
             await until(feed, lambda: feed.book_stats()["synced"].all(), what="the book synced")
             await assert_books_exact(feed, sim, "binance", ["BTC-USDT"])
@@ -40,7 +40,7 @@ async def test_every_kind_of_snapshot_failure_is_retried_until_the_book_is_exact
     said = caplog.text
     assert "snapshot request failed" in said  # the reset
     assert "snapshot HTTP 500" in said
-    assert "snapshot body is not a depth snapshot" in said  # HTTP 200 with a web page
+    assert "snapshot body is not JSON" in said  # HTTP 200 with a web page
     assert "rate limited (418)" in said and "rate limited (429), retrying in 1s" in said  # "soon": the default
     stats = feed.book_stats().iloc[0]
     assert (stats["snapshots"], stats["gaps"]) == (1, 0)
@@ -67,7 +67,7 @@ async def test_a_snapshot_older_than_the_buffered_diffs_is_fetched_again(
     await sim.step(20)  # the market moves on: the diffs the client will buffer start after ``old``
     sim.fail_rest(DEPTH, old)
     feed = book_feed(sim)
-    with caplog.at_level(logging.INFO, logger="livefeed.venues.binance"):
+    with caplog.at_level(logging.INFO, logger="livefeed.venues"):
         async with feed:
             await until(feed, lambda: feed.book_stats()["synced"].all(), what="the book synced")
             await assert_books_exact(feed, sim, "binance", ["BTC-USDT"])

@@ -9,15 +9,11 @@ as a pure state machine; :class:`BinanceAdapter` does the I/O around it (``Marke
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
-
-import orjson
-from websockets.exceptions import WebSocketException
 
 try:
     import msgspec
@@ -26,12 +22,12 @@ except ImportError:  # no wheel for this platform: every frame takes the orjson 
 
 from ..audit import BookAudit
 from ..book import OrderBook
-from ..connection import Backoff, Connection
+from ..connection import Connection
 from ..model import BookDelta, BookSnapshot, Side, Ticker, Trade
 from ..redact import redact_text
 from ..symbols import check_known
-from .base import MalformedFrame, MarketAdapter, RestError, VenueEndpoints, Verdict, decode_object
-from .rest import retry_after
+from .base import MalformedFrame, VenueEndpoints, Verdict, decode_object
+from .binance_streams import BinanceStreams
 
 __all__ = [
     "BinanceAdapter",
@@ -52,9 +48,6 @@ MAX_STREAMS_PER_CONNECTION = 1024
 DEFAULT_SNAPSHOT_LIMIT = 5000
 """Levels per side of the REST depth snapshot (Binance's largest; weight 250 of the 6,000/min budget)."""
 SNAPSHOT_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
-HOLD_READING_AT = 1000
-"""Diffs buffered behind a pending snapshot at which the connection holds its reading (live: 100 s of one symbol's
-diffs; a replay or a burst: a blink). Well under ``DepthSequencer``'s buffer of 10,000."""
 _SUBSCRIBE_CHUNK = 200  # streams per SUBSCRIBE message
 _SUBSCRIBE_PACE = 0.25  # seconds between control messages: Binance allows 5 incoming messages/s
 _MS = 1_000_000
@@ -228,12 +221,15 @@ class DepthSequencer:
         return Verdict.APPLY, in_sequence
 
 
-class BinanceAdapter(MarketAdapter):
+class BinanceAdapter(BinanceStreams):
     """Binance spot market data over ``/stream`` with live ``SUBSCRIBE`` messages."""
 
     name = "binance"
     default_endpoints = VenueEndpoints(ws="wss://stream.binance.com:9443", rest="https://api.binance.com")
     numbered_trades = True
+    source_name = "binance"
+    subscribe_chunk = _SUBSCRIBE_CHUNK
+    subscribe_pace = _SUBSCRIBE_PACE
 
     def __init__(self, *args: Any, streams_per_connection: int = MAX_STREAMS_PER_CONNECTION,
                  snapshot_limit: int = DEFAULT_SNAPSHOT_LIMIT, **kwargs: Any) -> None:
@@ -246,8 +242,6 @@ class BinanceAdapter(MarketAdapter):
         self.streams_per_connection = streams_per_connection
         self.snapshot_limit = snapshot_limit
         self._by_venue_symbol = {venue_symbol(s): s for s in self.symbols}
-        self._fetching: dict[str, asyncio.Task[None]] = {}
-        self._request_id = 0
         self.book_audit = BookAudit("binance", self.symbols, ["book_ticker"] if "ticker" in self.channels else [])
         """bookTickers (and REST tops, ``Feed(audit_every=...)``) matched by update id against the books."""
         self._audit_pending = self.book_audit.pending  # the same dict: one look-up on the hot path
@@ -273,17 +267,8 @@ class BinanceAdapter(MarketAdapter):
         return DepthSequencer()
 
     def _connection(self, index: int, streams: list[str], symbols: list[str]) -> Connection:
-        async def subscribe(c: Connection) -> None:
-            for start in range(0, len(streams), _SUBSCRIBE_CHUNK):
-                if start:
-                    await asyncio.sleep(_SUBSCRIBE_PACE)
-                self._request_id += 1
-                message = {"method": "SUBSCRIBE", "params": streams[start : start + _SUBSCRIBE_CHUNK],
-                           "id": self._request_id}
-                await c.send(orjson.dumps(message).decode())
-
-        return self.connection(f"{self.endpoints.ws.rstrip('/')}/stream", f"binance-{index}", on_connect=subscribe,
-                               on_disconnect=lambda: self.unsync_all(symbols))
+        return self.connection(f"{self.endpoints.ws.rstrip('/')}/stream", f"binance-{index}",
+                               on_connect=self.subscriber(streams), on_disconnect=lambda: self.unsync_all(symbols))
 
     # -- frames -----------------------------------------------------------------------------------------------
 
@@ -301,7 +286,7 @@ class BinanceAdapter(MarketAdapter):
         message = decode_object(frame)
         data = message.get("data")
         if data is None:
-            self._on_control(message)
+            self.on_control(message)
             return
         symbol = self._by_venue_symbol.get(data.get("s", ""))
         if symbol is None:
@@ -325,95 +310,27 @@ class BinanceAdapter(MarketAdapter):
         else:
             raise MalformedFrame(f"unknown event {kind!r}")
 
-    def _on_control(self, message: dict[str, Any]) -> None:
-        if "error" in message:
-            log.warning("binance: request %s failed: %s", message.get("id"), message["error"])
-        elif "result" not in message:
-            raise MalformedFrame(f"unexpected frame: {str(message)[:120]}")
-
     # -- the local book ---------------------------------------------------------------------------------------
 
-    def resync_book(self, symbol: str, conn: Connection | None) -> None:
-        """Fetch a REST snapshot (once at a time per symbol) while the diffs buffer behind it; past
-        :data:`HOLD_READING_AT` buffered diffs the connection stops reading until the snapshot is in (a burst, e.g.
-        a replay written at once, would otherwise overrun the buffer before the snapshot arrives)."""
-        if conn is not None and len(self.rules[symbol].buffer) >= HOLD_READING_AT:  # type: ignore[attr-defined]
-            conn.hold_reading(f"snapshot {symbol}")
-        if symbol not in self._fetching:
-            self._fetching[symbol] = self.spawn(self._sync_from_snapshot(symbol), f"binance-snapshot-{symbol}")
-
-    def revive_book(self, symbol: str, conn: Connection) -> None:
-        """A depth stream gone silent on a live socket: resubscribe it; its next diff brings a fresh snapshot."""
-        self.unsync(symbol)
-        stream = f"{venue_symbol(symbol).lower()}@depth@100ms"
-
-        async def resubscribe() -> None:
-            try:
-                for method in ("UNSUBSCRIBE", "SUBSCRIBE"):
-                    self._request_id += 1
-                    await conn.send(orjson.dumps({"method": method, "params": [stream], "id": self._request_id})
-                                    .decode())
-                    await asyncio.sleep(_SUBSCRIBE_PACE)
-            except (ConnectionError, WebSocketException) as exc:  # a reconnect subscribes everything again
-                log.info("binance %s: resubscribe failed (%s)", symbol, exc)
-
-        self.spawn(resubscribe(), f"binance-resubscribe-{symbol}")
+    def depth_stream(self, symbol: str) -> str:
+        return f"{venue_symbol(symbol).lower()}@depth@100ms"
 
     def unsync(self, symbol: str) -> None:
         super().unsync(symbol)
         self.book_audit.forget(symbol)
-        task = self._fetching.pop(symbol, None)
-        if task is not None:
-            task.cancel()
 
-    async def _sync_from_snapshot(self, symbol: str) -> None:
-        backoff = Backoff(initial=0.1, cap=5.0)
-        try:
-            while True:
-                snapshot = await self._get_snapshot(symbol)
-                if snapshot is not None:
-                    rule: DepthSequencer = self.rules[symbol]  # type: ignore[assignment]
-                    verdict, pending = rule.start(snapshot.sequence)  # type: ignore[arg-type]
-                    if verdict is Verdict.APPLY:
-                        self.settle(symbol, Verdict.APPLY, snapshot, None)
-                        for delta in pending:
-                            self.settle(symbol, Verdict.APPLY, delta, None)
-                        if self._audit_pending:
-                            self._audit_settle(symbol, self.connection_of(symbol))
-                        return
-                    if verdict is Verdict.GAP:  # ids missing among the diffs buffered behind the snapshot
-                        self.settle(symbol, verdict, None, None)  # counts it; this task is the resync already
-                    else:
-                        log.info("binance %s: snapshot %s does not join the stream (%s); fetching again",
-                                 symbol, snapshot.sequence, verdict.value)
-                await asyncio.sleep(backoff.next_delay())
-        finally:
-            if self._fetching.get(symbol) is asyncio.current_task():
-                del self._fetching[symbol]
-            conn = self.connection_of(symbol)
-            if conn is not None:
-                conn.release_reading(f"snapshot {symbol}")
+    def snapshot_installed(self, symbol: str) -> None:
+        if self._audit_pending:
+            self._audit_settle(symbol, self.connection_of(symbol))
 
-    async def _get_snapshot(self, symbol: str) -> BookSnapshot | None:
-        import httpx
-
+    async def fetch_snapshot(self, symbol: str) -> BookSnapshot | None:
         params = {"symbol": venue_symbol(symbol), "limit": self.snapshot_limit}
-        try:
-            response = await self.rest_get("/api/v3/depth", params=params)
-        except (httpx.HTTPError, OSError, TimeoutError, RestError) as exc:
-            log.warning("binance %s: snapshot request failed: %s", symbol, redact_text(str(exc)) or type(exc).__name__)
-            return None
-        if response.status_code in (418, 429):
-            wait = retry_after(response)
-            log.warning("binance %s: rate limited (%s), retrying in %.0fs", symbol, response.status_code, wait)
-            await asyncio.sleep(wait)
-            return None
-        if response.status_code != 200:
-            log.warning("binance %s: snapshot HTTP %s: %s", symbol, response.status_code, response.text[:200])
+        body = await self.rest_json("/api/v3/depth", symbol, params, "snapshot")
+        if body is None:
             return None
         try:
-            return parse_snapshot(orjson.loads(response.content), symbol, time.time_ns())
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            return parse_snapshot(body, symbol, time.time_ns())
+        except (KeyError, TypeError, ValueError) as exc:
             log.warning("binance %s: snapshot body is not a depth snapshot (%s: %s)", symbol, type(exc).__name__,
                         redact_text(str(exc))[:200])
             return None

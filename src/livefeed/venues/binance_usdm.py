@@ -24,18 +24,15 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-from websockets.exceptions import WebSocketException
-
 from ..book import OrderBook
-from ..connection import Backoff, Connection
+from ..connection import Connection
 from ..derivatives import FUNDING_FRAMES, Funding, Liquidation, OpenInterest
 from ..errors import UnknownSymbolError
 from ..model import BookDelta, BookSnapshot, Side, Ticker, Trade
 from ..naming import Kind, parse_instrument
-from ..redact import redact_text
 from ..symbols import check_known
-from .base import MalformedFrame, MarketAdapter, RestError, VenueEndpoints, Verdict, decode_object
+from .base import MalformedFrame, VenueEndpoints, Verdict, decode_object
+from .binance_streams import BinanceStreams
 
 __all__ = [
     "BinanceUsdmAdapter",
@@ -261,7 +258,7 @@ class PuSequencer:
 
 
 # -- the adapter ------------------------------------------------------------------------------------------------
-class BinanceUsdmAdapter(MarketAdapter):
+class BinanceUsdmAdapter(BinanceStreams):
     """Binance USD-M perpetuals and quarterly futures over combined streams with live ``SUBSCRIBE`` messages.
 
     Since 2026-04-23 Binance serves USD-M streams only on routed endpoints: depth and ``bookTicker`` on
@@ -277,6 +274,9 @@ class BinanceUsdmAdapter(MarketAdapter):
     name = VENUE
     default_endpoints = VenueEndpoints(ws="wss://fstream.binance.com", rest="https://fapi.binance.com")
     frames = FUNDING_FRAMES
+    source_name = SOURCE
+    subscribe_chunk = _SUBSCRIBE_CHUNK
+    subscribe_pace = _SUBSCRIBE_PACE
 
     @classmethod
     def normalize_target(cls, text: str) -> str:
@@ -305,8 +305,6 @@ class BinanceUsdmAdapter(MarketAdapter):
         self.open_interest_every = float(open_interest_every)
         self.routed = bool(routed)
         self._by_venue_symbol = {venue_symbol(s): s for s in self.symbols}
-        self._fetching: dict[str, asyncio.Task[None]] = {}
-        self._request_id = 0
 
     async def validate(self) -> None:
         listed = await self.list_symbols("/fapi/v1/exchangeInfo", listed_symbols)
@@ -341,26 +339,16 @@ class BinanceUsdmAdapter(MarketAdapter):
 
     def _connection(self, route: str, index: int, streams: list[str], books: list[str]) -> Connection:
         """One ``/stream`` connection (on ``/<route>/stream`` when routed); ``books``: the books it carries."""
-        async def subscribe(c: Connection) -> None:
-            for start in range(0, len(streams), _SUBSCRIBE_CHUNK):
-                if start:
-                    await asyncio.sleep(_SUBSCRIBE_PACE)
-                await c.send(self._control("SUBSCRIBE", streams[start : start + _SUBSCRIBE_CHUNK]))
-
         path, name = (f"/{route}/stream", f"{SOURCE}-{route}-{index}") if route else ("/stream", f"{SOURCE}-{index}")
-        return self.connection(f"{self.endpoints.ws.rstrip('/')}{path}", name, on_connect=subscribe,
+        return self.connection(f"{self.endpoints.ws.rstrip('/')}{path}", name, on_connect=self.subscriber(streams),
                                on_disconnect=lambda: self.unsync_all(books))
-
-    def _control(self, method: str, params: list[str]) -> str:
-        self._request_id += 1
-        return orjson.dumps({"method": method, "params": params, "id": self._request_id}).decode()
 
     # -- frames -----------------------------------------------------------------------------------------------
     def on_frame(self, frame: str | bytes, receipt_ns: int, conn: Connection) -> None:
         message = decode_object(frame)
         data = message.get("data")
         if data is None:
-            self._on_control(message)
+            self.on_control(message)
             return
         if not isinstance(data, dict):
             raise MalformedFrame(f"unexpected frame: {str(message)[:120]}")
@@ -386,92 +374,19 @@ class BinanceUsdmAdapter(MarketAdapter):
         else:
             raise MalformedFrame(f"unknown event {kind!r}")
 
-    def _on_control(self, message: dict[str, Any]) -> None:
-        if "error" in message:
-            log.warning("%s: request %s failed: %s", SOURCE, message.get("id"), message["error"])
-        elif "result" not in message:
-            raise MalformedFrame(f"unexpected frame: {str(message)[:120]}")
-
     # -- the local book ---------------------------------------------------------------------------------------
-    def resync_book(self, symbol: str, conn: Connection | None) -> None:
-        """Fetch a REST snapshot (once at a time per symbol) while the diffs buffer behind it."""
-        if symbol not in self._fetching:
-            self._fetching[symbol] = self.spawn(self._sync_from_snapshot(symbol), f"{SOURCE}-snapshot-{symbol}")
+    def depth_stream(self, symbol: str) -> str:
+        return f"{venue_symbol(symbol).lower()}@depth@100ms"
 
-    def revive_book(self, symbol: str, conn: Connection) -> None:
-        """A depth stream gone silent on a live socket: resubscribe it; its next diff brings a fresh snapshot."""
-        self.unsync(symbol)
-        stream = f"{venue_symbol(symbol).lower()}@depth@100ms"
-
-        async def resubscribe() -> None:
-            try:
-                for method in ("UNSUBSCRIBE", "SUBSCRIBE"):
-                    await conn.send(self._control(method, [stream]))
-                    await asyncio.sleep(_SUBSCRIBE_PACE)
-            except (ConnectionError, WebSocketException) as exc:  # a reconnect subscribes everything again
-                log.info("%s %s: resubscribe failed (%s)", SOURCE, symbol, exc)
-
-        self.spawn(resubscribe(), f"{SOURCE}-resubscribe-{symbol}")
-
-    def unsync(self, symbol: str) -> None:
-        super().unsync(symbol)
-        task = self._fetching.pop(symbol, None)
-        if task is not None:
-            task.cancel()
-
-    async def _sync_from_snapshot(self, symbol: str) -> None:
-        backoff = Backoff(initial=0.1, cap=5.0)
-        try:
-            while True:
-                body = await self._get_json("/fapi/v1/depth", symbol, {"limit": self.snapshot_limit}, "snapshot")
-                snapshot = None
-                if body is not None:
-                    try:
-                        snapshot = parse_snapshot(body, symbol, time.time_ns())
-                    except (KeyError, TypeError, ValueError) as exc:
-                        log.warning("%s %s: snapshot body is not a depth snapshot (%s)", SOURCE, symbol,
-                                    type(exc).__name__)
-                if snapshot is not None:
-                    rule: PuSequencer = self.rules[symbol]  # type: ignore[assignment]
-                    verdict, pending = rule.start(snapshot.sequence)  # type: ignore[arg-type]
-                    if verdict is Verdict.APPLY:
-                        self.settle(symbol, Verdict.APPLY, snapshot, None)
-                        for delta in pending:
-                            self.settle(symbol, Verdict.APPLY, delta, None)
-                        return
-                    if verdict is Verdict.GAP:  # a break among the diffs buffered behind the snapshot
-                        self.settle(symbol, verdict, None, None)  # counts it; this task is the resync already
-                    else:
-                        log.info("%s %s: snapshot %s does not join the stream (%s); fetching again", SOURCE,
-                                 symbol, snapshot.sequence, verdict.value)
-                await asyncio.sleep(backoff.next_delay())
-        finally:
-            if self._fetching.get(symbol) is asyncio.current_task():
-                del self._fetching[symbol]
-
-    # -- REST -------------------------------------------------------------------------------------------------
-    async def _get_json(self, path: str, symbol: str, params: dict[str, Any], what: str) -> Any:
-        """GET ``path`` for ``symbol``; ``None`` (logged) on any failure, after waiting out a rate limit."""
-        import httpx
-
-        try:
-            response = await self.rest_get(path, params={"symbol": venue_symbol(symbol), **params})
-        except (httpx.HTTPError, OSError, TimeoutError, RestError) as exc:
-            log.warning("%s %s: %s request failed: %s", SOURCE, symbol, what,
-                        redact_text(str(exc)) or type(exc).__name__)
-            return None
-        if response.status_code in (418, 429):
-            retry_after = float(response.headers.get("Retry-After", "1"))
-            log.warning("%s %s: rate limited (%s), waiting %.0fs", SOURCE, symbol, response.status_code, retry_after)
-            await asyncio.sleep(retry_after)
-            return None
-        if response.status_code != 200:
-            log.warning("%s %s: %s HTTP %s: %s", SOURCE, symbol, what, response.status_code, response.text[:200])
+    async def fetch_snapshot(self, symbol: str) -> BookSnapshot | None:
+        params = {"symbol": venue_symbol(symbol), "limit": self.snapshot_limit}
+        body = await self.rest_json("/fapi/v1/depth", symbol, params, "snapshot")
+        if body is None:
             return None
         try:
-            return orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            log.warning("%s %s: %s body is not JSON", SOURCE, symbol, what)
+            return parse_snapshot(body, symbol, time.time_ns())
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("%s %s: snapshot body is not a depth snapshot (%s)", SOURCE, symbol, type(exc).__name__)
             return None
 
     async def _poll_open_interest(self) -> None:
@@ -479,7 +394,8 @@ class BinanceUsdmAdapter(MarketAdapter):
         spacing = open_interest_spacing(self.open_interest_every, len(self.symbols))
         while True:
             for symbol in self.symbols:
-                body = await self._get_json("/fapi/v1/openInterest", symbol, {}, "open interest")
+                body = await self.rest_json("/fapi/v1/openInterest", symbol, {"symbol": venue_symbol(symbol)},
+                                            "open interest")
                 if body is not None:
                     try:
                         self.emit(parse_open_interest(body, symbol, time.time_ns()))
