@@ -114,12 +114,14 @@ class Feed(FrameAccess):
     Parameters
     ----------
     subscriptions:
-        ``"venue:BASE-QUOTE"`` strings, e.g. ``["binance:BTC-USDT", "binance:ETH-USDT"]``.
+        ``"venue:INSTRUMENT"`` strings, e.g. ``["binance:BTC-USDT", "binance:BTC-USDT-PERP",
+        "deribit:BTC-USD-20261225-80000-C"]`` (see :mod:`livefeed.naming`), or ``"eth:<target>"``.
     channels:
         any of ``"trades"``, ``"book"``, ``"ticker"`` (the venue's own best bid/ask stream).
     endpoints:
-        per venue, where to connect instead of the real exchange: a base URL, ``{"ws": ..., "rest": ...}``, or a
-        running ``livefeed.sim`` simulator.
+        per source (a venue's spot name, or e.g. ``"binance-usdm"``; see ``livefeed.registry.MARKETS``), where to
+        connect instead of the real exchange: a base URL, ``{"ws": ..., "rest": ...}``, or a running
+        ``livefeed.sim`` simulator.
     capacity:
         rows kept in each rolling frame; older rows roll out.
     connection:
@@ -127,7 +129,8 @@ class Feed(FrameAccess):
     validate:
         check symbols against the venue's listing on start (one REST call per venue).
     venue_options:
-        per venue, settings its adapter takes, e.g. ``{"kraken": {"depth": 25}, "okx": {"ping_after": 15}}``.
+        per source, settings its adapter takes, e.g. ``{"kraken": {"depth": 25}, "binance": {"snapshot_limit":
+        1000}}``.
     raw_capture:
         a directory (or a :class:`~livefeed.sinks.raw_capture.RawCapture`) to record every raw frame and REST body into,
         for ``livefeed replay``.
