@@ -653,7 +653,7 @@ class PicowsSocket:
         self._parts.append(frame.get_payload_as_bytes())
         size = sum(map(len, self._parts))
         if self.max_size is not None and size > self.max_size:
-            self._parts = []
+            self._parts, self._text = [], False  # the rest of this message is dropped with the session
             self._fail(CloseCode.MESSAGE_TOO_BIG, str(PayloadTooBig(size, self.max_size)))
         elif frame.fin:
             data, text, self._parts, self._text = b"".join(self._parts), self._text, [], False
