@@ -8,18 +8,17 @@ line), ``<time>: <payload>`` for what it received.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from livefeed.connection import Connection
 from livefeed.derivatives import OptionTicker
 from livefeed.model import BookDelta, BookSnapshot, Event, Ticker
 from livefeed.venues.deribit import DeribitAdapter, canonical_symbol
 
 from ..conftest import recorded
+from .recorded_replay import replay_frames
 
 NAMES = ["BTC-24SEP21-8000-P", "BTC-30JUL21-24000-P", "ETH-30JUL21-2800-C", "BTC-31DEC21-34000-P",
          "BTC-24SEP21-34000-P", "BTC-24JUN22-15000-C", "BTC-31DEC21-300000-C", "ETH-27AUG21-4000-P",
@@ -47,27 +46,8 @@ def frames() -> list[tuple[int, str]]:
 def replay(frames: list[tuple[int, str]], watch: Callable[[DeribitAdapter, Event], None] | None = None,
            ) -> tuple[DeribitAdapter, list[object], list[str]]:
     """The adapter after every frame, every event it emitted and the moments a book was crossed."""
-    events: list[object] = []
-    crossed: list[str] = []
-    adapter: DeribitAdapter
-
-    def emit(event: Event) -> None:
-        events.append(event)
-        if isinstance(event, BookSnapshot | BookDelta) and adapter.books[event.symbol].crossed:
-            crossed.append(f"{event.symbol} at {event.exchange_ts}")
-        if watch is not None:
-            watch(adapter, event)
-
-    adapter = DeribitAdapter(SYMBOLS, ["trades", "book", "ticker"], emit)
-
-    async def feed_frames() -> None:
-        conn = Connection("ws://127.0.0.1:9/ws/api/v2", name="deribit-0", on_frame=adapter.on_frame)  # never run
-        for receipt_ns, payload in frames:
-            adapter.on_frame(payload, receipt_ns, conn)
-        await asyncio.gather(*adapter._tasks)  # a resubscribe on the never-connected socket fails, logged
-
-    asyncio.run(feed_frames())
-    return adapter, events, crossed
+    return replay_frames(lambda emit: DeribitAdapter(SYMBOLS, ["trades", "book", "ticker"], emit), frames,
+                         "ws://127.0.0.1:9/ws/api/v2", watch)
 
 
 def test_every_recorded_book_change_follows_the_chain(frames: list[tuple[int, str]]) -> None:

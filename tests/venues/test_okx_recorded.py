@@ -9,17 +9,16 @@ what it received.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from livefeed.connection import Connection
 from livefeed.model import BookDelta, BookSnapshot, Event, Ticker, Trade
 from livefeed.venues.okx import OkxAdapter
 
 from ..conftest import recorded
+from .recorded_replay import replay_frames
 
 INSTRUMENTS = ["BTC-USD-220527", "UNI-USD-SWAP", "BTC-USDT"]
 
@@ -46,31 +45,11 @@ Top = tuple[float, float]
 
 def replay(frames: list[tuple[int, str]], watch: Callable[[OkxAdapter, Event], None] | None = None,
            ) -> tuple[OkxAdapter, list[Event], list[str]]:
-    """The adapter after every frame, every event it emitted and the moments a book was crossed; ``watch`` sees
-    each event as it is emitted, with the adapter's books as they are then."""
-    events: list[Event] = []
-    crossed: list[str] = []
-    adapter: OkxAdapter
-
-    def emit(event: Event) -> None:
-        events.append(event)
-        if isinstance(event, BookSnapshot | BookDelta) and adapter.books[event.symbol].crossed:
-            crossed.append(f"{event.symbol} at {event.exchange_ts}")
-        if watch is not None:
-            watch(adapter, event)
-
+    """The adapter after every frame, every event it emitted and the moments a book was crossed."""
     # Built directly (not through Feed) because two of the captured instruments are derivatives whose instIds
     # are not BASE-QUOTE; the adapter maps instIds one to one, so it follows them as it follows spot.
-    adapter = OkxAdapter(INSTRUMENTS, ["trades", "book", "ticker"], emit)
-
-    async def feed_frames() -> None:
-        conn = Connection("ws://127.0.0.1:9/ws/v5/public", name="okx-0", on_frame=adapter.on_frame)  # never run
-        for receipt_ns, payload in frames:
-            adapter.on_frame(payload, receipt_ns, conn)
-        await asyncio.gather(*adapter._tasks)  # a resubscribe on the never-connected socket fails, logged
-
-    asyncio.run(feed_frames())
-    return adapter, events, crossed
+    return replay_frames(lambda emit: OkxAdapter(INSTRUMENTS, ["trades", "book", "ticker"], emit), frames,
+                         "ws://127.0.0.1:9/ws/v5/public", watch)
 
 
 def test_every_recorded_book_message_applies_with_its_checksum(frames: list[tuple[int, str]]) -> None:
